@@ -1,0 +1,48 @@
+"""voxray: out-of-core chunked arrays for neuroimaging.
+
+Open NIfTI-1/2, NIfTI pairs and Analyze images lazily, as dask graphs over
+chunked byte-range reads, with nibabel's image API kept::
+
+    import voxray as vx
+    img = vx.load("bold.nii.gz")          # header only
+    img.dataobj[..., 3]                   # reads one volume
+    img.to_dask().mean(axis=-1)           # a dask graph over chunked reads
+
+``import voxray`` imports neither dask, xarray nor zarr: header-only work
+stays fast.
+"""
+
+from .errors import (
+    CorruptGzipError,
+    FileChangedError,
+    ImageFileError,
+    ImageNotFoundError,
+    InvalidHeaderError,
+    NotAnImageError,
+    TruncatedFileError,
+    UnsupportedDataTypeError,
+    VoxrayError,
+)
+from .image import Image, aff2axcodes, as_closest_canonical, load
+from .proxy import ArrayProxy, DaskProxy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArrayProxy",
+    "CorruptGzipError",
+    "DaskProxy",
+    "FileChangedError",
+    "Image",
+    "ImageFileError",
+    "ImageNotFoundError",
+    "InvalidHeaderError",
+    "NotAnImageError",
+    "TruncatedFileError",
+    "UnsupportedDataTypeError",
+    "VoxrayError",
+    "__version__",
+    "aff2axcodes",
+    "as_closest_canonical",
+    "load",
+]

@@ -1,0 +1,41 @@
+"""The ``voxray`` command line: one module per command.
+
+Commands import only what they need, so ``voxray info`` starts without
+importing dask, xarray or zarr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import VoxrayError
+from . import info
+
+__all__ = ["main"]
+
+COMMANDS = (info,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxray", description="Out-of-core tools for NIfTI and Analyze images."
+    )
+    parser.add_argument("--version", action="version", version=f"voxray {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (VoxrayError, FileNotFoundError) as e:
+        print(f"voxray {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"voxray {args.command}: interrupted", file=sys.stderr)
+        return 130

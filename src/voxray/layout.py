@@ -1,0 +1,347 @@
+"""From a file name and its first bytes to a header and an :class:`ArrayLayout`.
+
+nibabel does the parsing: its image classes decide what a file is
+(``path_maybe_image`` on the suffix and the sniffed header bytes, in nibabel's
+own order), its header classes parse the bytes (extensions included), choose
+the affine (sform or qform by code) and give the data offset and scaling. This
+module only feeds them bytes read through voxray's sources, so the same code
+serves local files, gzip streams and (later) objects in a bucket, and checks
+every size a header claims against the file before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from nibabel import imageclasses
+from nibabel.filename_parser import splitext_addext, types_filenames
+from nibabel.spatialimages import HeaderDataError, HeaderTypeError
+from nibabel.volumeutils import apply_read_scaling
+
+from .errors import (
+    ImageNotFoundError,
+    InvalidHeaderError,
+    NotAnImageError,
+    TruncatedFileError,
+    UnsupportedDataTypeError,
+    VoxrayError,
+)
+from .sources import LocalSpec, open_source
+
+__all__ = [
+    "SUPPORTED_CLASSES",
+    "ArrayLayout",
+    "HeaderInfo",
+    "local_spec",
+    "read_header",
+    "scale",
+]
+
+#: nibabel image classes voxray reads, by name (nibabel's order decides ties).
+SUPPORTED_CLASSES = (
+    "Nifti1Pair",
+    "Nifti1Image",
+    "Nifti2Pair",
+    "Nifti2Image",
+    "Spm2AnalyzeImage",
+    "Spm99AnalyzeImage",
+    "AnalyzeImage",
+)
+_COMPRESSED = (".gz", ".bz2", ".zst")
+#: Bytes read up front to sniff the header (nibabel sniffs 1024).
+SNIFF = 1024
+#: Largest header (with extensions) or detached .hdr file voxray will read.
+MAX_HEADER = 256 * 2**20
+#: deflate cannot expand data more than ~1032:1; a header claiming more is lying.
+MAX_DEFLATE_RATIO = 1032
+
+
+def scale(raw: np.ndarray, slope, inter, dtype=None) -> np.ndarray:
+    """Apply ``raw * slope + inter`` exactly as nibabel's ``ArrayProxy`` does.
+
+    The result dtype depends only on ``raw.dtype``, the slope and intercept
+    (and their types) and ``dtype``, never on the values, so chunks scale to
+    the same dtype as the whole array would.
+    """
+    scl_slope = np.asanyarray(slope)
+    scl_inter = np.asanyarray(inter)
+    use_dtype = scl_slope.dtype if dtype is None else dtype
+    if np.can_cast(scl_slope, use_dtype):
+        scl_slope = scl_slope.astype(use_dtype)
+    if np.can_cast(scl_inter, use_dtype):
+        scl_inter = scl_inter.astype(use_dtype)
+    scaled = apply_read_scaling(raw, scl_slope, scl_inter)
+    if dtype is not None:
+        scaled = scaled.astype(np.promote_types(scaled.dtype, dtype), copy=False)
+        scaled = scaled.astype(dtype, copy=False)
+    return scaled
+
+
+@dataclass(frozen=True)
+class ArrayLayout:
+    """Where and how an array is stored: everything a read needs, as plain values.
+
+    ``slope`` and ``inter`` keep the types nibabel's header gives (a Python
+    float for NIfTI, ``np.float32`` for SPM Analyze): they decide the scaled dtype.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int = 0
+    slope: object = 1.0
+    inter: object = 0.0
+    order: str = "F"
+    _scaled: np.dtype = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+        object.__setattr__(self, "offset", int(self.offset))
+        if any(n < 0 for n in self.shape):
+            raise InvalidHeaderError(f"negative dimension in shape {self.shape!r}")
+
+    @classmethod
+    def from_header(cls, header) -> ArrayLayout:
+        """The layout nibabel's ``ArrayProxy(file, header)`` would read."""
+        slope, inter = header.get_slope_inter()
+        return cls(
+            header.get_data_shape(),
+            header.get_data_dtype(),
+            header.get_data_offset(),
+            1.0 if slope is None else slope,
+            0.0 if inter is None else inter,
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def is_scaled(self) -> bool:
+        return bool((self.slope, self.inter) != (1, 0))
+
+    def scaled_dtype(self, dtype=None) -> np.dtype:
+        """dtype of the scaled array (what ``np.asarray(proxy, dtype)`` returns)."""
+        if dtype is None and self._scaled is not None:
+            return self._scaled
+        out = scale(np.zeros(1, self.dtype), self.slope, self.inter, dtype).dtype
+        if dtype is None:
+            object.__setattr__(self, "_scaled", out)
+        return out
+
+    def scale(self, raw: np.ndarray, dtype=None) -> np.ndarray:
+        return scale(raw, self.slope, self.inter, dtype)
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in ("shape", "dtype", "offset", "slope", "inter", "order")}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_scaled", None)
+
+
+@dataclass
+class HeaderInfo:
+    """What reading a header found: the nibabel class, its header, and where the data is."""
+
+    image_class: type
+    header: object
+    filename: str
+    header_spec: object
+    data_spec: object
+    layout: ArrayLayout
+
+    @property
+    def affine(self) -> np.ndarray:
+        return self.header.get_best_affine()
+
+
+def local_spec(path: str) -> LocalSpec:
+    """Spec of a local file, with its compression found from its magic bytes."""
+    spec = LocalSpec.for_path(path)
+    head = open_source(spec).read(0, min(4, spec.size))
+    if head[:2] == b"\x1f\x8b":
+        return LocalSpec(spec.path, spec.size, spec.mtime_ns, "gzip")
+    if head[:3] == b"BZh" or head[:4] == b"\x28\xb5\x2f\xfd":
+        kind = "bzip2" if head[:3] == b"BZh" else "zstd"
+        raise NotAnImageError(
+            f"{path!r} is {kind}-compressed; voxray reads uncompressed and gzip-compressed "
+            f"images (recompress it with gzip, or decompress it)"
+        )
+    return spec
+
+
+def _candidates(filename: str) -> list[type]:
+    _, ext, _ = splitext_addext(filename, _COMPRESSED)
+    out = [
+        k
+        for k in imageclasses.all_image_classes
+        if k.__name__ in SUPPORTED_CLASSES and ext.lower() in k.valid_exts
+    ]
+    if not out:
+        raise NotAnImageError(
+            f"{filename!r}: cannot work out the file type from the suffix {ext!r}; voxray reads "
+            f"NIfTI-1/2 (.nii, .nii.gz), NIfTI pairs and Analyze (.hdr/.img)"
+        )
+    return out
+
+
+def _header_name(klass: type, filename: str) -> str:
+    names = types_filenames(filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes)
+    return names.get("header", filename)
+
+
+def _image_name(klass: type, filename: str) -> str:
+    names = types_filenames(filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes)
+    return names["image"]
+
+
+def _check_dtype(header, filename: str) -> None:
+    try:
+        header.get_data_dtype()
+    except (HeaderDataError, KeyError, TypeError, ValueError) as e:
+        code = header["datatype"] if "datatype" in header else "?"
+        raise UnsupportedDataTypeError(
+            f"{filename!r}: datatype code {int(code)!r} is not one voxray or nibabel can read "
+            f"({e})"
+        ) from None
+
+
+def read_header(filename: str, locate=local_spec) -> HeaderInfo:
+    """Find the image type of ``filename`` and parse its header with nibabel.
+
+    ``locate(name)`` returns the source spec of a file name (local by default).
+    """
+    filename = os.fspath(filename)
+    candidates = _candidates(filename)
+    header_name = _header_name(candidates[0], filename)
+    try:
+        hspec = locate(header_name)
+    except ImageNotFoundError:
+        if header_name != filename:
+            raise ImageNotFoundError(
+                f"{filename!r} is one file of a pair, but its header {header_name!r} is missing"
+            ) from None
+        raise
+    src = open_source(hspec)
+    known = src.size
+    sniff = src.read_prefix(SNIFF)
+    if len(sniff) < 348:
+        raise NotAnImageError(
+            f"{header_name!r} has {len(sniff)} bytes: too short for a NIfTI or Analyze header "
+            f"(348 bytes at least)"
+        )
+
+    klass = None
+    for k in candidates:
+        try:
+            valid, _ = k.path_maybe_image(filename, (sniff, _header_name(k, filename)))
+        except (HeaderDataError, HeaderTypeError, ValueError):
+            valid = False
+        if valid:
+            klass = k
+            break
+    if klass is None:
+        sizeof_hdr = int.from_bytes(sniff[:4], "little")
+        raise NotAnImageError(
+            f"{header_name!r} is not a NIfTI-1, NIfTI-2 or Analyze header: sizeof_hdr is "
+            f"{sizeof_hdr!r} (or {int.from_bytes(sniff[:4], 'big')!r} big-endian) and magic is "
+            f"{bytes(sniff[344:348])!r}; expected 348 or 540 and b'n+1\\x00', b'ni1\\x00', ..."
+        )
+
+    hclass = klass.header_class
+    hsize = hclass.template_dtype.itemsize
+    try:
+        first = hclass(sniff[:hsize], check=False)
+    except (HeaderDataError, HeaderTypeError, ValueError) as e:
+        raise InvalidHeaderError(f"{header_name!r}: cannot parse the header: {e}") from None
+    _check_dtype(first, header_name)
+
+    # How many header bytes nibabel will want: extensions run up to vox_offset
+    # (single file) or to the end of the detached header.
+    if len(klass.files_types) == 1:  # single file
+        has_ext = len(sniff) >= hsize + 4 and sniff[hsize : hsize + 1] != b"\x00"
+        want = int(first["vox_offset"]) if has_ext and "vox_offset" in first else hsize + 4
+    else:
+        want = known if known is not None else MAX_HEADER
+    if want > MAX_HEADER:
+        raise InvalidHeaderError(
+            f"{header_name!r}: the header claims {want} bytes of header and extensions; "
+            f"voxray reads at most {MAX_HEADER}"
+        )
+    if known is not None and want > known and len(klass.files_types) == 1:
+        raise TruncatedFileError(
+            f"{header_name!r} has {known} bytes, but its vox_offset is {want}"
+        )
+    hbytes = sniff
+    if want > len(sniff):
+        hbytes = src.read_prefix(want)
+        if len(hbytes) < want and len(klass.files_types) == 1:
+            raise TruncatedFileError(
+                f"{header_name!r} ends after {len(hbytes)} bytes, before its vox_offset {want}"
+            )
+
+    try:
+        header = hclass.from_fileobj(io.BytesIO(hbytes), check=True)
+    except (HeaderDataError, HeaderTypeError, ValueError, EOFError, OSError) as e:
+        if isinstance(e, VoxrayError):
+            raise
+        raise InvalidHeaderError(f"{header_name!r}: invalid header: {e}") from None
+    _check_dtype(header, header_name)
+    try:
+        shape = header.get_data_shape()
+    except (HeaderDataError, ValueError) as e:
+        raise InvalidHeaderError(f"{header_name!r}: invalid dimensions: {e}") from None
+    if any(n < 0 for n in shape):
+        raise InvalidHeaderError(
+            f"{header_name!r}: negative dimension in shape {tuple(shape)!r} (dim = "
+            f"{header['dim'].tolist()!r})"
+        )
+    try:
+        layout = ArrayLayout.from_header(header)
+    except (HeaderDataError, ValueError) as e:
+        raise InvalidHeaderError(f"{header_name!r}: invalid scaling or offset: {e}") from None
+
+    image_name = _image_name(klass, filename)
+    if image_name == header_name:
+        dspec = hspec
+    else:
+        try:
+            dspec = locate(image_name)
+        except ImageNotFoundError:
+            raise ImageNotFoundError(
+                f"{filename!r} is one file of a pair, but its image file {image_name!r} is missing"
+            ) from None
+    check_data_size(dspec, layout, image_name)
+    return HeaderInfo(klass, header, filename, hspec, dspec, layout)
+
+
+def check_data_size(spec, layout: ArrayLayout, name: str) -> None:
+    """Refuse a header whose data would run past the end of the file (or the gzip stream)."""
+    end = layout.offset + layout.nbytes
+    src = open_source(spec)
+    if getattr(spec, "compression", None) == "gzip":
+        size = src.size  # known once the gzip index is complete
+        if size is None:
+            limit = MAX_DEFLATE_RATIO * spec.size
+            if end > limit:
+                raise TruncatedFileError(
+                    f"{name!r}: the header describes {layout.nbytes} bytes of data "
+                    f"(shape {layout.shape!r}, {layout.dtype}) at offset {layout.offset}, but a "
+                    f"gzip stream of {spec.size} bytes holds at most {limit}"
+                )
+            return
+    else:
+        size = src.size
+    if size is not None and end > size:
+        raise TruncatedFileError(
+            f"{name!r} holds {size} bytes, but its header describes {layout.nbytes} bytes of "
+            f"data (shape {layout.shape!r}, {layout.dtype}) at offset {layout.offset}, ending "
+            f"at byte {end}"
+        )
+

@@ -1,0 +1,119 @@
+"""Byte sources, and the plain-value specs that graph tasks carry instead of handles.
+
+A *spec* is a small frozen dataclass (path, size, mtime, compression) that
+pickles to a few hundred bytes. :func:`open_source` turns it into a
+:class:`~voxray.sources.base.Source` through a per-process cache, so each
+worker process opens each file (and loads each gzip index) once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .base import Source, SourceStats, io_pool, io_workers
+from .fileobj import FileObjSource
+from .gzindex import DEFAULT_SPACING, GzipIndex
+from .gzip import GzipSource
+from .local import LocalFileSource, file_identity
+
+__all__ = [
+    "DEFAULT_SPACING",
+    "FileObjSource",
+    "FileObjSpec",
+    "GzipIndex",
+    "GzipSource",
+    "LocalFileSource",
+    "LocalSpec",
+    "Source",
+    "SourceStats",
+    "clear_cache",
+    "file_identity",
+    "io_pool",
+    "io_workers",
+    "open_source",
+]
+
+
+@dataclass(frozen=True)
+class LocalSpec:
+    """A local file as it was when opened: ``(size, mtime_ns)`` detect later changes."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    compression: str | None = None  # None or "gzip"
+
+    @classmethod
+    def for_path(cls, path: str, compression: str | None = None) -> LocalSpec:
+        path = os.path.abspath(os.fspath(path))
+        size, mtime_ns = file_identity(path)
+        return cls(path, size, mtime_ns, compression)
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    def open(self) -> Source:
+        raw = LocalFileSource(self.path, (self.size, self.mtime_ns))
+        if self.compression == "gzip":
+            from .gzcache import index_hooks
+
+            load, store = index_hooks(self)
+            return GzipSource(raw, load_index=load, on_complete=store)
+        return raw
+
+
+@dataclass(frozen=True, eq=False)
+class FileObjSpec:
+    """A file-like object (compared by identity); for nibabel's ``ArrayProxy(fileobj, ...)``."""
+
+    fileobj: object
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fileobj, "name", None) or repr(self.fileobj)
+
+    def open(self) -> Source:
+        return FileObjSource(self.fileobj)
+
+
+_MAX_OPEN = 64
+_cache: OrderedDict[object, Source] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def open_source(spec) -> Source:
+    """The process's source for ``spec``, opened on first use and reused after."""
+    with _cache_lock:
+        src = _cache.get(spec)
+        if src is not None:
+            _cache.move_to_end(spec)
+            return src
+    src = spec.open()
+    with _cache_lock:
+        existing = _cache.get(spec)
+        if existing is not None:
+            return existing
+        _cache[spec] = src
+        while len(_cache) > _MAX_OPEN:
+            _cache.popitem(last=False)  # closed when the last reader drops it
+    return src
+
+
+def clear_cache() -> None:
+    """Forget every open source (they close once no reader holds them)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _reset_after_fork() -> None:
+    global _cache_lock
+    _cache.clear()
+    _cache_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
