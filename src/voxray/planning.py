@@ -352,7 +352,7 @@ def assemble(plan: ReadPlan, buffer, dtype: np.dtype) -> np.ndarray:
         0 if d else (slice(None, None, -1) if f else slice(None))
         for f, d in zip(plan.flips, plan.drops)
     )
-    arr = arr[index]
+    arr = arr[(*index, Ellipsis)]  # the Ellipsis keeps a 0-d result an array
     if arr.nbytes < plan.nbytes:  # the buffer holds bytes we skipped over: do not keep them alive
         arr = arr.copy(order="K")
     return arr

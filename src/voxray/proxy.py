@@ -143,8 +143,12 @@ class ArrayProxy:
     def view(self) -> View:
         return self._view
 
-    def _read(self, view: View, scaled: bool, dtype=None) -> np.ndarray:
+    def _read(self, view: View, scaled: bool, dtype=None, scalar: bool = False) -> np.ndarray:
         arr = view.finish(self._reader.read_raw(view.base))
+        if scalar and arr.ndim == 0:
+            # nibabel indexes a 0-d result to a numpy scalar, which scaling turns back
+            # into a 0-d array: match both.
+            arr = arr[()]
         if scaled:
             arr = self._reader.layout.scale(arr, dtype)
         return arr
@@ -161,7 +165,7 @@ class ArrayProxy:
         return arr
 
     def __getitem__(self, key) -> np.ndarray:
-        return self._read(self._view.compose(key), scaled=True)
+        return self._read(self._view.compose(key), scaled=True, scalar=True)
 
     def reshape(self, shape) -> ArrayProxy:
         """A proxy of the same bytes with a new shape (nibabel's ``ArrayProxy.reshape``)."""
@@ -270,7 +274,8 @@ class DaskProxy:
         from .planning import normalize_index
 
         normalize_index(key, self.shape)  # basic indexing only, as nibabel's proxies
-        return np.asarray(self._array[key].compute())
+        out = np.asarray(self._array[key].compute())
+        return out[()] if out.ndim == 0 else out
 
     def get_unscaled(self) -> np.ndarray:
         return np.asarray(self)
