@@ -8,6 +8,9 @@ slices: nibabel #1533), ``as_closest_canonical`` and the dask graph.
 
 from __future__ import annotations
 
+# Names are known before the corpus is built (the fixture builds the same list).
+import tempfile as _tempfile
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -20,18 +23,18 @@ from voxray.planning import normalize_index
 from voxray.testing.corpus import build_corpus
 from voxray.testing.strategies import basic_index, spatial_slices
 
-# Names are known before the corpus is built (the fixture builds the same list).
-import tempfile as _tempfile
-
 _NAMES = [e.name for e in build_corpus(_tempfile.mkdtemp(prefix="voxray-corpus-names-"))]
-_HYPO = settings(max_examples=40, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+_HYPO = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def assert_same(a, b):
     """Same type of result, dtype, shape and values (NaN equal to NaN)."""
     assert type(a) is type(b) or (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)), (
-        type(a), type(b))
+        type(a),
+        type(b),
+    )
     a_arr, b_arr = np.asarray(a), np.asarray(b)
     assert a_arr.dtype == b_arr.dtype
     assert a_arr.shape == b_arr.shape
@@ -76,8 +79,10 @@ def test_get_fdata(entry):
     for dtype in (np.float64, np.float32):
         if np.iscomplexobj(np.asarray(img.dataobj[(0,) * img.ndim])):
             dtype = np.complex128 if dtype is np.float64 else np.complex64
-        assert_same(img.get_fdata(dtype=dtype, caching="unchanged"),
-                    ref.get_fdata(dtype=dtype, caching="unchanged"))
+        assert_same(
+            img.get_fdata(dtype=dtype, caching="unchanged"),
+            ref.get_fdata(dtype=dtype, caching="unchanged"),
+        )
 
 
 @given(data=st.data())
@@ -97,8 +102,13 @@ def test_dataobj_basic_slices(entry, data):
     assert_same(got, expected)
 
 
-_EVERYDAY_KEYS = [(Ellipsis, 0), (slice(None), slice(None), 1), (0,), (Ellipsis, -1),
-                  (slice(1, 4), slice(None), slice(0, 2))]
+_EVERYDAY_KEYS = [
+    (Ellipsis, 0),
+    (slice(None), slice(None), 1),
+    (0,),
+    (Ellipsis, -1),
+    (slice(1, 4), slice(None), slice(0, 2)),
+]
 
 
 def test_dataobj_slices_agree_with_nibabel_proxy(entry):
@@ -135,8 +145,9 @@ def test_slicer_keeps_world_positions(entry, data):
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in sub.shape[:3]], indexing="ij"), -1)
     ijk = ijk.reshape(-1, 3)[:: max(1, ijk.size // 3 // 200)]
     orig = np.stack([s.start + s.step * ijk[:, a] for a, s in enumerate(sel)], axis=-1)
-    np.testing.assert_allclose(apply_affine(sub.affine, ijk), apply_affine(ref.affine, orig),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        apply_affine(sub.affine, ijk), apply_affine(ref.affine, orig), atol=1e-9
+    )
     assert sub.header.get_data_shape() == sub.shape
     if hasattr(sub.header, "set_sform"):  # Analyze headers cannot store every affine
         np.testing.assert_allclose(sub.header.get_best_affine(), sub.affine, atol=1e-5)
@@ -146,8 +157,9 @@ def test_slicer_reversed_origin_is_last_voxel(corpus):
     img = vx.load(corpus["le-int16-4d.nii"].path)
     sub = img.slicer[::-1]
     n = img.shape[0]
-    np.testing.assert_allclose(apply_affine(sub.affine, [0, 0, 0]),
-                               apply_affine(img.affine, [n - 1, 0, 0]))
+    np.testing.assert_allclose(
+        apply_affine(sub.affine, [0, 0, 0]), apply_affine(img.affine, [n - 1, 0, 0])
+    )
 
 
 def test_as_closest_canonical(entry):
@@ -158,8 +170,11 @@ def test_as_closest_canonical(entry):
     np.testing.assert_array_equal(can.affine, rcan.affine)
     assert_same(np.asarray(can.dataobj), np.asanyarray(rcan.dataobj))
     assert vx.aff2axcodes(can.affine) == nib.aff2axcodes(rcan.affine)
-    assert can.header.get_dim_info() == rcan.header.get_dim_info() if hasattr(
-        can.header, "get_dim_info") else True
+    assert (
+        can.header.get_dim_info() == rcan.header.get_dim_info()
+        if hasattr(can.header, "get_dim_info")
+        else True
+    )
 
 
 def test_to_dask_matches(entry):

@@ -42,11 +42,13 @@ def _read_planned(shape, dtype, raw, key, request_cost):
     plan = plan_read(shape, dtype.itemsize, [s for s in sel if s is not None], request_cost)
     buf = np.zeros(plan.nbytes, np.uint8)
     for f, n, b in plan.ranges.tolist():
-        assert 0 <= f and f + n <= len(raw)
+        assert f >= 0 and f + n <= len(raw)
         buf[b : b + n] = np.frombuffer(raw, np.uint8, n, f)
     out = assemble(plan, buf, dtype)
     if any(s is None for s in sel):
-        out = out[tuple(None if s is None else slice(None) for s in sel if s is None or not s.drop)]
+        out = out[
+            tuple(None if s is None else slice(None) for s in sel if s is None or not s.drop)
+        ]
     return out, plan
 
 
@@ -85,7 +87,7 @@ def test_planned_read_equals_numpy_indexing(data, shape, dtype, cost):
 @settings(max_examples=100, deadline=None)
 @given(data=st.data(), shape=shapes(max_dims=4), dtype=st.sampled_from(DTYPES))
 def test_planner_agrees_with_reference_reader(data, shape, dtype):
-    arr, raw = _stored(shape, dtype, seed=3)
+    _, raw = _stored(shape, dtype, seed=3)
     key = data.draw(basic_index(shape))
     ref = np.asarray(read_reference(lambda off, n: raw[off : off + n], shape, dtype, key), dtype)
     out, _ = _read_planned(shape, dtype, raw, key, 32 * 1024)
@@ -182,8 +184,11 @@ def test_axis_sel_compose_and_flip():
 
 
 @settings(max_examples=200, deadline=None)
-@given(shape=shapes(max_dims=5, max_side=300), itemsize=st.sampled_from([1, 2, 4, 8]),
-       max_bytes=st.sampled_from([1, 100, 4096, 1 << 20]))
+@given(
+    shape=shapes(max_dims=5, max_side=300),
+    itemsize=st.sampled_from([1, 2, 4, 8]),
+    max_bytes=st.sampled_from([1, 100, 4096, 1 << 20]),
+)
 def test_default_chunks_are_contiguous_slabs(shape, itemsize, max_bytes):
     chunk = default_chunks(shape, itemsize, max_bytes)
     assert len(chunk) == len(shape)

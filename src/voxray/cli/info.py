@@ -68,6 +68,7 @@ def describe(path: str) -> dict:
         "shape": list(img.shape),
         "dtype_on_disk": lay.dtype.str if lay.dtype.fields is None else str(lay.dtype),
         "dtype_in_memory": scaled.str if scaled.fields is None else str(scaled),
+        "datatype": _datatype(hdr, lay.dtype),
         "byte_order": {"<": "little", ">": "big", "|": "n/a", "=": "native"}[lay.dtype.byteorder]
         if lay.dtype.fields is None
         else "n/a",
@@ -77,11 +78,18 @@ def describe(path: str) -> dict:
         "affine": np.round(img.affine, 6).tolist(),
         "qform": _code(hdr, "qform_code"),
         "sform": _code(hdr, "sform_code"),
-        "scaling": {"slope": float(lay.slope), "inter": float(lay.inter), "applied": lay.is_scaled},
+        "scaling": {
+            "slope": float(lay.slope),
+            "inter": float(lay.inter),
+            "applied": lay.is_scaled,
+        },
         "vox_offset": lay.offset,
         "data_bytes": lay.nbytes,
-        "chunks": {"shape": list(chunk), "count": nchunks,
-                   "bytes": math.prod(chunk) * scaled.itemsize},
+        "chunks": {
+            "shape": list(chunk),
+            "count": nchunks,
+            "bytes": math.prod(chunk) * scaled.itemsize,
+        },
         "intent": _intent(hdr),
         "description": _text(hdr, "descrip"),
         "extensions": [int(e.get_code()) for e in getattr(hdr, "extensions", [])],
@@ -92,6 +100,16 @@ def describe(path: str) -> dict:
         found = find_index(data_spec)
         out["gzip_index"] = str(found) if found else None
     return out
+
+
+def _datatype(hdr, dtype) -> str:
+    """The header's datatype label ('int16', 'RGB', ...), as nibabel names it."""
+    from nibabel.nifti1 import data_type_codes
+
+    try:
+        return str(data_type_codes.label[int(hdr["datatype"])])
+    except (KeyError, ValueError):
+        return dtype.name
 
 
 def _axcodes(affine):
@@ -116,6 +134,13 @@ def _text(hdr, field: str) -> str | None:
     return bytes(hdr[field]).split(b"\x00")[0].decode("latin-1") or None
 
 
+def _name(dtype_str: str) -> str:
+    try:
+        return np.dtype(dtype_str).name
+    except TypeError:
+        return dtype_str
+
+
 def _bytes(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -131,8 +156,11 @@ def format_text(d: dict) -> str:
     if len(d["zooms"]) > 3:
         zooms += ", " + " x ".join(f"{z:g}" for z in d["zooms"][3:]) + f" {tu}"
     sc = d["scaling"]
-    scaling = (f"slope {sc['slope']:g}, inter {sc['inter']:g}" if sc["applied"]
-               else "none (slope 1, inter 0)")
+    scaling = (
+        f"slope {sc['slope']:g}, inter {sc['inter']:g}"
+        if sc["applied"]
+        else "none (slope 1, inter 0)"
+    )
     files = ", ".join(f"{v['path']} ({_bytes(v['bytes'])})" for v in d["files"].values())
     ch = d["chunks"]
     lines = [
@@ -140,8 +168,11 @@ def format_text(d: dict) -> str:
         ("format", d["format"] + (f", {d['compression']}" if d["compression"] != "none" else "")),
         ("files", files),
         ("shape", " x ".join(map(str, d["shape"]))),
-        ("dtype", f"{d['dtype_on_disk']} on disk ({d['byte_order']} endian), "
-                  f"{d['dtype_in_memory']} in memory"),
+        (
+            "dtype",
+            f"{d['datatype']} on disk ({d['byte_order']} endian), "
+            f"{_name(d['dtype_in_memory'])} in memory",
+        ),
         ("zooms", zooms),
         ("axes", " ".join(d["axcodes"])),
         ("qform", f"{d['qform']['label']} ({d['qform']['code']})" if d["qform"] else "n/a"),

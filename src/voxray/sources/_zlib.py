@@ -48,7 +48,7 @@ _UINT_MAX = 0xFFFFFFFF
 class _ZngStream(ctypes.Structure):
     """zlib-ng's native ``zng_stream`` (``zlib-ng.h``)."""
 
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("next_in", ctypes.c_void_p),
         ("avail_in", ctypes.c_uint32),
         ("total_in", ctypes.c_size_t),
@@ -69,7 +69,7 @@ class _ZngStream(ctypes.Structure):
 class _ZStream(ctypes.Structure):
     """Classic zlib's ``z_stream`` (``zlib.h``)."""
 
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("next_in", ctypes.c_void_p),
         ("avail_in", ctypes.c_uint),
         ("total_in", ctypes.c_ulong),
@@ -112,7 +112,11 @@ def _declare(b: _Backend) -> _Backend:
         f.argtypes = args
         f.restype = ctypes.c_int
     crc = b.fn("crc32")
-    crc.argtypes = [ctypes.c_uint32 if b.prefix else ctypes.c_ulong, ctypes.c_void_p, ctypes.c_uint]
+    crc.argtypes = [
+        ctypes.c_uint32 if b.prefix else ctypes.c_ulong,
+        ctypes.c_void_p,
+        ctypes.c_uint,
+    ]
     crc.restype = ctypes.c_uint32 if b.prefix else ctypes.c_ulong
     if b.prefix:
         b.fn("inflateInit2").argtypes = [p, ctypes.c_int]

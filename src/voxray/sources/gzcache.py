@@ -11,6 +11,7 @@ Writes are atomic (temporary file, then rename).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -63,10 +64,8 @@ def load_index(spec) -> GzipIndex | None:
             return GzipIndex.from_bytes(data, _identity(spec))
         except (IndexFormatError, ValueError, KeyError):
             if is_cache:
-                try:
+                with contextlib.suppress(OSError):
                     p.unlink()
-                except OSError:
-                    pass
     return None
 
 
@@ -87,8 +86,11 @@ def store_index(spec, index: GzipIndex, sidecar: bool = False) -> Path | None:
     except OSError as e:
         if sidecar:
             raise
-        warnings.warn(f"voxray could not store the gzip index in {target.parent}: {e}",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"voxray could not store the gzip index in {target.parent}: {e}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     return target
 

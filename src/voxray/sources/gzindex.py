@@ -32,11 +32,31 @@ try:  # zlib-ng compresses the 32 KiB windows about 2.5x faster than zlib at lev
 except ImportError:  # pragma: no cover - zlib-ng is a dependency
     from zlib import compress as _compress
 
-__all__ = ["DEFAULT_SPACING", "WINDOW", "GzipIndex", "IndexFormatError"]
+__all__ = ["DEFAULT_SPACING", "WINDOW", "GzipIndex", "IndexFormatError", "spacing_for"]
 
 WINDOW = 32768
-#: Default distance between seek points, in decompressed bytes.
-DEFAULT_SPACING = 2 * 2**20
+#: Largest distance between seek points, in decompressed bytes.
+DEFAULT_SPACING = 4 * 2**20
+#: Smallest distance between seek points.
+MIN_SPACING = 256 * 1024
+
+
+def spacing_for(compressed_size: int) -> int:
+    """Seek-point spacing for a file: about 1000 points, 256 KiB to 4 MiB apart.
+
+    A read inflates half a spacing on average before reaching its data; each
+    point costs a 32 KiB window (about 16 KiB compressed). Decompressed size is
+    estimated as three times the compressed size.
+
+    >>> spacing_for(10 * 2**20), spacing_for(320 * 2**20), spacing_for(10 * 2**30)
+    (262144, 1048576, 4194304)
+    """
+    target = 3 * compressed_size // 1024
+    spacing = MIN_SPACING
+    while spacing < target and spacing < DEFAULT_SPACING:
+        spacing *= 2
+    return spacing
+
 
 _MAGIC = b"VXGZIDX\x00"
 _VERSION = 1
@@ -54,9 +74,9 @@ class GzipIndex:
     ``uncompressed_size`` is set when the pass reaches the end of the file.
     """
 
-    def __init__(self, compressed_size: int, spacing: int = DEFAULT_SPACING):
+    def __init__(self, compressed_size: int, spacing: int | None = None):
         self.compressed_size = int(compressed_size)
-        self.spacing = int(spacing)
+        self.spacing = int(spacing or spacing_for(compressed_size))
         self.out = array("q")
         self.inp = array("q")
         self.bits = array("B")
@@ -72,8 +92,7 @@ class GzipIndex:
     def __repr__(self) -> str:
         state = "complete" if self.complete else f"built to {self.frontier_out} bytes"
         return (
-            f"<GzipIndex {len(self)} points, {state}, spacing {self.spacing}, "
-            f"{self.nbytes} bytes>"
+            f"<GzipIndex {len(self)} points, {state}, spacing {self.spacing}, {self.nbytes} bytes>"
         )
 
     @property

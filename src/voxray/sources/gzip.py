@@ -28,7 +28,7 @@ from ..errors import CorruptGzipError, TruncatedFileError
 from ..planning import coalesce_ranges
 from . import _zlib
 from .base import Source, io_pool, io_workers
-from .gzindex import DEFAULT_SPACING, GzipIndex
+from .gzindex import GzipIndex
 
 __all__ = ["GzipSource"]
 
@@ -62,8 +62,16 @@ class _Sink:
 class _Pass:
     """One inflate pass: the compressed input window, the inflater and positions."""
 
-    def __init__(self, src: GzipSource, in_pos: int, out_pos: int, raw: bool, in_end: int,
-                 read_size: int, first_read: int | None = None):
+    def __init__(
+        self,
+        src: GzipSource,
+        in_pos: int,
+        out_pos: int,
+        raw: bool,
+        in_end: int,
+        read_size: int,
+        first_read: int | None = None,
+    ):
         self.src = src
         self.inf = _zlib.Inflater(_RAW_WBITS if raw else _GZIP_WBITS)
         self.raw = raw
@@ -243,7 +251,7 @@ class GzipSource(Source):
         self,
         raw: Source,
         index: GzipIndex | None = None,
-        spacing: int = DEFAULT_SPACING,
+        spacing: int | None = None,
         load_index: Callable[[], GzipIndex | None] | None = None,
         on_complete: Callable[[GzipIndex], None] | None = None,
     ):
@@ -452,4 +460,3 @@ class GzipSource(Source):
                 self._builder.close()
                 self._builder = None
         self.raw.close()
-

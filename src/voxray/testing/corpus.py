@@ -84,8 +84,10 @@ def write_nifti(path, arr, header) -> Path:
     header = header.copy()
     header.set_data_shape(arr.shape)
     if name.endswith((".hdr", ".img")):
-        pair_class = nib.nifti2.Nifti2PairHeader if isinstance(header, nib.Nifti2Header) else (
-            nib.nifti1.Nifti1PairHeader
+        pair_class = (
+            nib.nifti2.Nifti2PairHeader
+            if isinstance(header, nib.Nifti2Header)
+            else (nib.nifti1.Nifti1PairHeader)
         )
         header = pair_class.from_header(header)
         header["magic"] = header.pair_magic
@@ -126,7 +128,9 @@ def write_analyze(path, arr, header) -> Path:
     hio = io.BytesIO()
     header.write_to(hio)
     Path(f"{stem}.hdr").write_bytes(hio.getvalue())
-    Path(f"{stem}.img").write_bytes(b"\x00" * int(header.get_data_offset()) + _data_bytes(header, arr))
+    Path(f"{stem}.img").write_bytes(
+        b"\x00" * int(header.get_data_offset()) + _data_bytes(header, arr)
+    )
     return Path(f"{stem}.hdr")
 
 
@@ -160,7 +164,9 @@ def build_corpus(directory) -> list[CorpusEntry]:
                 add(f"nilearn:{fname}", d / fname, "real", "gzip")
 
     rng = np.random.default_rng(42)
-    anat = np.asanyarray(nib.load(Path(NIBABEL_DATA) / "anatomical.nii").dataobj)  # >i2, (33, 41, 25)
+    anat = np.asanyarray(
+        nib.load(Path(NIBABEL_DATA) / "anatomical.nii").dataobj
+    )  # >i2, (33, 41, 25)
     anat = np.asarray(anat, dtype=np.int16)
     base_aff = np.array([[-2.0, 0, 0, 32], [0, 2.0, 0, -40], [0, 0, 2.2, -20], [0, 0, 0, 1]])
     H1, H2 = nib.Nifti1Header, nib.Nifti2Header
@@ -178,25 +184,51 @@ def build_corpus(directory) -> list[CorpusEntry]:
     vol4d = np.stack([anat + 7 * t for t in range(6)], axis=-1)  # (33, 41, 25, 6)
 
     add("le-int16-4d.nii", write_nifti(d / "le-int16-4d.nii", vol4d, hdr()), "4d")
-    add("be-int16-4d.nii", write_nifti(d / "be-int16-4d.nii", vol4d, hdr(endian=">")), "big-endian", "4d")
-    add("be-int16-4d.nii.gz", write_nifti(d / "be-int16-4d.nii.gz", vol4d, hdr(endian=">")),
-        "big-endian", "gzip", "4d")
+    add(
+        "be-int16-4d.nii",
+        write_nifti(d / "be-int16-4d.nii", vol4d, hdr(endian=">")),
+        "big-endian",
+        "4d",
+    )
+    add(
+        "be-int16-4d.nii.gz",
+        write_nifti(d / "be-int16-4d.nii.gz", vol4d, hdr(endian=">")),
+        "big-endian",
+        "gzip",
+        "4d",
+    )
     h = hdr()
     h.set_slope_inter(2.5, -10.0)
     add("scaled-int16.nii", write_nifti(d / "scaled-int16.nii", vol4d, h), "scaled", "4d")
-    add("scaled-int16.nii.gz", write_nifti(d / "scaled-int16.nii.gz", vol4d, h), "scaled", "gzip", "4d")
+    add(
+        "scaled-int16.nii.gz",
+        write_nifti(d / "scaled-int16.nii.gz", vol4d, h),
+        "scaled",
+        "gzip",
+        "4d",
+    )
     h = hdr(dtype=np.uint8)
     h.set_slope_inter(float(np.float32(0.0123)), 0.0)
-    add("scaled-uint8.nii", write_nifti(d / "scaled-uint8.nii", (anat % 256).astype(np.uint8), h),
-        "scaled")
+    add(
+        "scaled-uint8.nii",
+        write_nifti(d / "scaled-uint8.nii", (anat % 256).astype(np.uint8), h),
+        "scaled",
+    )
     h = hdr(dtype=np.float32)
     h.set_slope_inter(2.0, 1.0)
-    add("scaled-float32.nii", write_nifti(d / "scaled-float32.nii", anat.astype(np.float32) / 3, h),
-        "scaled")
+    add(
+        "scaled-float32.nii",
+        write_nifti(d / "scaled-float32.nii", anat.astype(np.float32) / 3, h),
+        "scaled",
+    )
     h = hdr(dtype=np.int32, endian=">")
     h.set_slope_inter(1e-3, 5.0)
-    add("scaled-be-int32.nii", write_nifti(d / "scaled-be-int32.nii", anat.astype(np.int32) * 1000, h),
-        "scaled", "big-endian")
+    add(
+        "scaled-be-int32.nii",
+        write_nifti(d / "scaled-be-int32.nii", anat.astype(np.int32) * 1000, h),
+        "scaled",
+        "big-endian",
+    )
 
     add("nifti2.nii", write_nifti(d / "nifti2.nii", vol4d, hdr(H2)), "nifti2", "4d")
     add("nifti2.nii.gz", write_nifti(d / "nifti2.nii.gz", vol4d, hdr(H2)), "nifti2", "gzip", "4d")
@@ -212,8 +244,13 @@ def build_corpus(directory) -> list[CorpusEntry]:
     h = nib.Spm2AnalyzeHeader(endianness=">")
     h.set_data_dtype(np.int16)
     h.set_slope_inter(2.0)
-    add("spm2-be.img", write_analyze(d / "spm2-be.hdr", anat, h).with_suffix(".img"),
-        "analyze", "scaled", "big-endian")
+    add(
+        "spm2-be.img",
+        write_analyze(d / "spm2-be.hdr", anat, h).with_suffix(".img"),
+        "analyze",
+        "scaled",
+        "big-endian",
+    )
 
     add("qform-only.nii", write_nifti(d / "qform-only.nii", anat, hdr(qcode=1, scode=0)), "xform")
     add("sform-only.nii", write_nifti(d / "sform-only.nii", anat, hdr(qcode=0, scode=4)), "xform")
@@ -221,17 +258,28 @@ def build_corpus(directory) -> list[CorpusEntry]:
     h = hdr(affine=_oblique())
     h.set_qform(base_aff, code=1)  # both set and different: sform (code 2) wins
     add("oblique.nii", write_nifti(d / "oblique.nii", vol4d, h), "oblique", "4d")
-    add("oblique.nii.gz", write_nifti(d / "oblique.nii.gz", anat, hdr(affine=_oblique(angle=-1.1))),
-        "oblique", "gzip")
+    add(
+        "oblique.nii.gz",
+        write_nifti(d / "oblique.nii.gz", anat, hdr(affine=_oblique(angle=-1.1))),
+        "oblique",
+        "gzip",
+    )
 
     add("2d.nii", write_nifti(d / "2d.nii", anat[:, :, 12], hdr()), "2d")
     five = rng.integers(-500, 500, (7, 6, 5, 4, 3), dtype=np.int16)
     add("5d.nii", write_nifti(d / "5d.nii", five, hdr()), "5d")
     add("5d.nii.gz", write_nifti(d / "5d.nii.gz", five, hdr()), "5d", "gzip")
-    add("one-voxel.nii", write_nifti(d / "one-voxel.nii", np.array([[[7]]], np.int16), hdr()),
-        "tiny")
-    add("one-voxel.nii.gz", write_nifti(d / "one-voxel.nii.gz", np.array([[[7]]], np.int16), hdr()),
-        "tiny", "gzip")
+    add(
+        "one-voxel.nii",
+        write_nifti(d / "one-voxel.nii", np.array([[[7]]], np.int16), hdr()),
+        "tiny",
+    )
+    add(
+        "one-voxel.nii.gz",
+        write_nifti(d / "one-voxel.nii.gz", np.array([[[7]]], np.int16), hdr()),
+        "tiny",
+        "gzip",
+    )
 
     shape = (9, 8, 7, 3)
     for dt in ("i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8", "c8", "c16"):
@@ -245,18 +293,29 @@ def build_corpus(directory) -> list[CorpusEntry]:
             info = np.iinfo(dtype)
             arr = rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
         arr = arr.astype(dtype)
-        add(f"dtype-{dtype.name}.nii", write_nifti(d / f"dtype-{dtype.name}.nii", arr,
-                                                   hdr(dtype=dtype)), "dtype")
-        add(f"dtype-be-{dtype.name}.nii.gz", write_nifti(
-            d / f"dtype-be-{dtype.name}.nii.gz", arr, hdr(dtype=dtype, endian=">")),
-            "dtype", "big-endian", "gzip")
+        add(
+            f"dtype-{dtype.name}.nii",
+            write_nifti(d / f"dtype-{dtype.name}.nii", arr, hdr(dtype=dtype)),
+            "dtype",
+        )
+        add(
+            f"dtype-be-{dtype.name}.nii.gz",
+            write_nifti(d / f"dtype-be-{dtype.name}.nii.gz", arr, hdr(dtype=dtype, endian=">")),
+            "dtype",
+            "big-endian",
+            "gzip",
+        )
     for name, fields in (("rgb24", "RGB"), ("rgba32", "RGBA")):
         dtype = np.dtype([(c, "u1") for c in fields])
         arr = np.zeros(shape[:3], dtype)
         for c in fields:
             arr[c] = rng.integers(0, 256, shape[:3])
-        add(f"dtype-{name}.nii", write_nifti(d / f"dtype-{name}.nii", arr, hdr(dtype=dtype)),
-            "dtype", "rgb")
+        add(
+            f"dtype-{name}.nii",
+            write_nifti(d / f"dtype-{name}.nii", arr, hdr(dtype=dtype)),
+            "dtype",
+            "rgb",
+        )
 
     h = hdr()
     h.extensions.append(nib.nifti1.Nifti1Extension("comment", b"voxray corpus: a comment"))
@@ -267,8 +326,8 @@ def build_corpus(directory) -> list[CorpusEntry]:
     # Multi-member gzip: the same stream cut in three members (as pigz -i or bgzip write).
     raw = (d / "le-int16-4d.nii").read_bytes()
     cuts = [0, 50_000, 120_001, len(raw)]
-    (d / "multimember.nii.gz").write_bytes(b"".join(
-        gzip.compress(raw[a:b], compresslevel=6, mtime=0) for a, b in zip(cuts, cuts[1:])
-    ))
+    (d / "multimember.nii.gz").write_bytes(
+        b"".join(gzip.compress(raw[a:b], compresslevel=6, mtime=0) for a, b in zip(cuts, cuts[1:]))
+    )
     add("multimember.nii.gz", d / "multimember.nii.gz", "gzip", "multimember", "4d")
     return out

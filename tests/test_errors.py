@@ -1,0 +1,258 @@
+"""Bad input gets a clear VoxrayError naming the file and the problem; never a hang,
+a crash, wrong data, or an allocation sized by a lying header."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nibabel.filebasedimages import ImageFileError as NibImageFileError
+
+import voxray as vx
+from voxray.testing import write_nifti
+
+
+def _header(shape=(4, 5, 6), dtype=np.int16, cls=nib.Nifti1Header):
+    h = cls()
+    h.set_data_dtype(dtype)
+    h.set_data_shape(shape)
+    h.set_sform(np.eye(4), code=1)
+    return h
+
+
+def _image(path, shape=(4, 5, 6)):
+    arr = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
+    return write_nifti(path, arr, _header(shape))
+
+
+def _patch(path, offset: int, fmt: str, *values):
+    data = bytearray(path.read_bytes())
+    struct.pack_into(fmt, data, offset, *values)
+    path.write_bytes(bytes(data))
+
+
+def test_error_hierarchy():
+    assert issubclass(vx.VoxrayError, ValueError)
+    assert issubclass(vx.ImageNotFoundError, FileNotFoundError)
+    assert issubclass(vx.NotAnImageError, NibImageFileError)
+    assert issubclass(vx.TruncatedFileError, vx.VoxrayError)
+
+
+def test_missing_file(tmp_path):
+    p = tmp_path / "nope.nii"
+    with pytest.raises(vx.ImageNotFoundError, match=r"nope\.nii"):
+        vx.load(p)
+    with pytest.raises(FileNotFoundError):  # as nibabel users expect
+        vx.load(p)
+
+
+def test_missing_half_of_a_pair(tmp_path):
+    write_nifti(tmp_path / "p.hdr", np.zeros((2, 3, 4), np.int16), _header((2, 3, 4)))
+    (tmp_path / "p.img").unlink()
+    with pytest.raises(vx.ImageNotFoundError, match=r"p\.img.*missing"):
+        vx.load(tmp_path / "p.hdr")
+    write_nifti(tmp_path / "q.hdr", np.zeros((2, 3, 4), np.int16), _header((2, 3, 4)))
+    (tmp_path / "q.hdr").unlink()
+    with pytest.raises(vx.ImageNotFoundError, match=r"q\.hdr.*missing"):
+        vx.load(tmp_path / "q.img")
+
+
+def test_unknown_suffix(tmp_path):
+    p = tmp_path / "image.txt"
+    p.write_bytes(b"hello")
+    with pytest.raises(vx.NotAnImageError, match=r"image\.txt.*suffix '\.txt'"):
+        vx.load(p)
+
+
+def test_wrong_magic(tmp_path):
+    p = _image(tmp_path / "x.nii")
+    _patch(p, 344, "4s", b"abc\x00")
+    with pytest.raises(vx.NotAnImageError, match=r"x\.nii.*magic"):
+        vx.load(p)
+
+
+def test_not_an_image_at_all(tmp_path):
+    p = tmp_path / "x.nii"
+    p.write_bytes(b"\x00" * 10_000)
+    with pytest.raises(vx.NotAnImageError, match=r"x\.nii"):
+        vx.load(p)
+
+
+def test_too_short_for_a_header(tmp_path):
+    p = tmp_path / "x.nii"
+    p.write_bytes(b"\x5c\x01\x00\x00" + b"\x00" * 100)
+    with pytest.raises(vx.NotAnImageError, match="too short"):
+        vx.load(p)
+
+
+def test_truncated_data(tmp_path):
+    p = _image(tmp_path / "x.nii")
+    p.write_bytes(p.read_bytes()[:-10])
+    with pytest.raises(vx.TruncatedFileError, match=r"x\.nii.*holds \d+ bytes"):
+        vx.load(p)
+
+
+def test_unsupported_datatype(tmp_path):
+    p = _image(tmp_path / "x.nii")
+    _patch(p, 70, "<h", 9999)  # datatype code
+    with pytest.raises(vx.UnsupportedDataTypeError, match=r"x\.nii.*9999"):
+        vx.load(p)
+
+
+def test_negative_dimension(tmp_path):
+    p = _image(tmp_path / "x.nii")
+    _patch(p, 42, "<h", -5)  # dim[1]
+    with pytest.raises(vx.InvalidHeaderError, match=r"x\.nii"):
+        vx.load(p)
+
+
+def test_absurd_dimensions_are_refused_before_any_allocation(tmp_path):
+    p = _image(tmp_path / "x.nii")
+    _patch(p, 40, "<8h", 4, 32767, 32767, 32767, 32767, 1, 1, 1)  # 2 EB of data
+    with pytest.raises(vx.TruncatedFileError, match=r"x\.nii"):
+        vx.load(p)
+    gz = tmp_path / "y.nii.gz"
+    gz.write_bytes(gzip.compress(p.read_bytes()))
+    with pytest.raises(vx.TruncatedFileError, match=r"y\.nii\.gz.*gzip stream of \d+ bytes"):
+        vx.load(gz)
+
+
+def test_vox_offset_beyond_the_file(tmp_path):
+    p = _image(tmp_path / "x.nii")
+    data = bytearray(p.read_bytes())
+    data[348:352] = b"\x01\x00\x00\x00"  # extensions flag
+    p.write_bytes(bytes(data))
+    _patch(p, 108, "<f", 1e9)  # vox_offset
+    with pytest.raises(vx.VoxrayError, match=r"x\.nii"):
+        vx.load(p)
+
+
+def test_bzip2_is_refused_clearly(tmp_path):
+    import bz2
+
+    p = _image(tmp_path / "x.nii")
+    q = tmp_path / "x.nii.gz"
+    q.write_bytes(bz2.compress(p.read_bytes()))
+    with pytest.raises(vx.NotAnImageError, match="bzip2"):
+        vx.load(q)
+
+
+# -- gzip damage ---------------------------------------------------------------
+
+
+def _gz(tmp_path, shape=(40, 40, 30, 4)):
+    arr = (np.arange(np.prod(shape)) % 3000).astype(np.int16).reshape(shape)
+    return write_nifti(tmp_path / "x.nii.gz", arr, _header(shape)), arr
+
+
+def test_truncated_gzip_stream(tmp_path, fresh_cache):
+    p, _ = _gz(tmp_path)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) * 2 // 3])
+    img = vx.load(p)  # the header is still readable
+    with pytest.raises(vx.CorruptGzipError, match=r"x\.nii\.gz.*truncated.*byte \d+"):
+        np.asarray(img.dataobj)
+
+
+def test_bad_deflate_data(tmp_path, fresh_cache):
+    p, _ = _gz(tmp_path)
+    data = bytearray(p.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0x5A
+    p.write_bytes(bytes(data))
+    img = vx.load(p)
+    with pytest.raises(vx.CorruptGzipError, match=r"x\.nii\.gz.*compressed byte \d+"):
+        np.asarray(img.dataobj)
+
+
+def test_bad_crc(tmp_path, fresh_cache):
+    p, _ = _gz(tmp_path)
+    data = bytearray(p.read_bytes())
+    data[-8] ^= 0xFF  # CRC-32 in the trailer
+    p.write_bytes(bytes(data))
+    with pytest.raises(vx.CorruptGzipError, match="incorrect data check"):
+        np.asarray(vx.load(p).dataobj)
+
+
+def test_bad_length_in_trailer(tmp_path, fresh_cache):
+    p, _ = _gz(tmp_path)
+    data = bytearray(p.read_bytes())
+    data[-1] ^= 0x01  # ISIZE
+    p.write_bytes(bytes(data))
+    with pytest.raises(vx.CorruptGzipError, match="incorrect length check"):
+        np.asarray(vx.load(p).dataobj)
+
+
+def test_trailing_garbage(tmp_path, fresh_cache):
+    p, _ = _gz(tmp_path)
+    p.write_bytes(p.read_bytes() + b"garbage!")
+    with pytest.raises(vx.CorruptGzipError, match=r"trailing garbage .* byte \d+"):
+        np.asarray(vx.load(p).dataobj)
+
+
+def test_trailing_zero_padding_is_accepted(tmp_path, fresh_cache):
+    p, arr = _gz(tmp_path)
+    p.write_bytes(p.read_bytes() + b"\x00" * 1000)
+    np.testing.assert_array_equal(np.asarray(vx.load(p).dataobj), arr)
+
+
+def test_header_claims_more_than_the_stream_holds(tmp_path, fresh_cache):
+    p, _ = _gz(tmp_path)
+    raw = bytearray(gzip.decompress(p.read_bytes()))
+    struct.pack_into("<h", raw, 48, 8)  # dim[4]: 8 volumes, the stream holds 4
+    p.write_bytes(gzip.compress(bytes(raw)))
+    img = vx.load(p)
+    with pytest.raises(vx.TruncatedFileError, match=r"x\.nii\.gz.*holds \d+ decompressed bytes"):
+        np.asarray(img.dataobj)
+    # and a later read of a volume that does exist still works
+    np.testing.assert_array_equal(img.dataobj[..., 1], gzip_array(p)[..., 1])
+
+
+def gzip_array(p):
+    raw = gzip.decompress(p.read_bytes())
+    hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(raw))
+    shape = (*hdr.get_data_shape()[:3], 4)
+    return np.ndarray(shape, np.int16, raw, int(hdr["vox_offset"]), order="F")
+
+
+def test_corrupt_gzip_never_gives_wrong_data(tmp_path, fresh_cache):
+    """Flip bytes anywhere in the deflate stream: either the right data or an error."""
+    p, arr = _gz(tmp_path, shape=(20, 20, 10, 2))
+    good = p.read_bytes()
+    rng = np.random.default_rng(7)
+    for trial in range(25):
+        data = bytearray(good)
+        i = int(rng.integers(20, len(data) - 8))
+        data[i] ^= 1 << int(rng.integers(0, 8))
+        q = tmp_path / f"c{trial}.nii.gz"
+        q.write_bytes(bytes(data))
+        try:
+            got = np.asarray(vx.load(q).dataobj)
+        except vx.VoxrayError:
+            continue
+        np.testing.assert_array_equal(got, arr)
+
+
+def test_no_giant_allocation_from_a_lying_gzip_header(tmp_path):
+    """Under a 2 GiB address-space limit, a header claiming 1 TB must fail cleanly."""
+    p, _ = _gz(tmp_path, shape=(10, 10, 10, 2))
+    raw = bytearray(gzip.decompress(p.read_bytes()))
+    struct.pack_into("<8h", raw, 40, 4, 10000, 10000, 10000, 1, 1, 1, 1)
+    q = tmp_path / "lying.nii.gz"
+    q.write_bytes(gzip.compress(bytes(raw)))
+    code = (
+        "import resource, numpy as np, voxray as vx, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        f"try:\n    np.asarray(vx.load({str(q)!r}).dataobj)\n"
+        "except vx.VoxrayError as e:\n    print('VoxrayError', e); sys.exit(0)\n"
+        "sys.exit(1)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "lying.nii.gz" in out.stdout
