@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import voxray as vx
-from voxray.sources import GzipIndex, LocalSpec, clear_cache, open_source
+from voxray.sources import GzipIndex, LocalSpec, clear_cache, flush_index_writes, open_source
 from voxray.sources.gzcache import cache_path, find_index, load_index, sidecar_path, store_index
 from voxray.sources.gzindex import IndexFormatError
 from voxray.testing import write_nifti
@@ -58,6 +58,7 @@ def test_first_full_read_builds_and_stores_the_index(series_gz):
     p, arr = series_gz
     img = vx.load(p)
     np.testing.assert_array_equal(np.asarray(img.dataobj), arr)
+    flush_index_writes()  # the index is stored in the background
     spec = img.dataobj.reader.source
     assert find_index(spec) == cache_path(spec)
     s = stats(img)
@@ -152,6 +153,7 @@ def test_multimember_gzip(tmp_path, fresh_cache):
 def test_stored_index_roundtrip_and_checks(series_gz):
     p, _ = series_gz
     np.asarray(vx.load(p).dataobj)
+    flush_index_writes()
     spec = LocalSpec.for_path(p, "gzip")
     data = cache_path(spec).read_bytes()
     idx = GzipIndex.from_bytes(data, {"size": spec.size, "mtime_ns": spec.mtime_ns})
@@ -169,6 +171,7 @@ def test_stored_index_roundtrip_and_checks(series_gz):
 def test_damaged_cache_entry_is_rebuilt_not_trusted(series_gz):
     p, arr = series_gz
     np.asarray(vx.load(p).dataobj)
+    flush_index_writes()
     spec = LocalSpec.for_path(p, "gzip")
     path = cache_path(spec)
     data = bytearray(path.read_bytes())
@@ -196,6 +199,7 @@ def test_changed_file_gets_a_new_index(series_gz):
 def test_sidecar_wins_and_stale_sidecar_is_ignored(series_gz):
     p, arr = series_gz
     np.asarray(vx.load(p).dataobj)
+    flush_index_writes()
     spec = LocalSpec.for_path(p, "gzip")
     idx = load_index(spec)
     store_index(spec, idx, sidecar=True)
@@ -221,3 +225,27 @@ def test_reading_behind_the_frontier_uses_the_partial_index(series_gz):
     s.reset()
     np.testing.assert_array_equal(img.dataobj[..., 2], arr[..., 2])
     assert s.bytes_inflated <= spacing(img) + arr[..., 2].nbytes
+
+
+def test_index_command_cache_and_sidecar(series_gz, capsys):
+    from voxray.cli import main
+
+    p, arr = series_gz
+    spec = LocalSpec.for_path(p, "gzip")
+    assert main(["index", str(p)]) == 0
+    out = capsys.readouterr()
+    assert "seek points" in out.out and out.err == ""  # no progress bar off a terminal
+    assert find_index(spec) == cache_path(spec)
+    assert main(["index", "--sidecar", str(p)]) == 0
+    assert sidecar_path(spec).is_file()
+    clear_cache()
+    img = vx.load(p)
+    np.testing.assert_array_equal(img.dataobj[..., 23], arr[..., 23])
+    assert stats(img).bytes_inflated <= spacing(img) + arr[..., 23].nbytes
+
+
+def test_index_command_refuses_uncompressed_files(corpus, capsys):
+    from voxray.cli import main
+
+    assert main(["index", corpus["le-int16-4d.nii"].path]) == 2
+    assert "not gzip-compressed" in capsys.readouterr().err

@@ -11,11 +11,11 @@ import sys
 
 from .. import __version__
 from ..errors import VoxrayError
-from . import info
+from . import index, info
 
 __all__ = ["main"]
 
-COMMANDS = (info,)
+COMMANDS = (info, index)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .base import Source, SourceStats, io_pool, io_workers
 from .fileobj import FileObjSource
 from .gzindex import DEFAULT_SPACING, GzipIndex
-from .gzip import GzipSource
+from .gzip import GzipSource, flush_index_writes
 from .local import LocalFileSource, file_identity
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "SourceStats",
     "clear_cache",
     "file_identity",
+    "flush_index_writes",
     "io_pool",
     "io_workers",
     "open_source",
@@ -104,7 +105,9 @@ def open_source(spec) -> Source:
 
 
 def clear_cache() -> None:
-    """Forget every open source (they close once no reader holds them)."""
+    """Store pending gzip indexes, then forget every open source (they close once no
+    reader holds them): what the next process would see."""
+    flush_index_writes()
     with _cache_lock:
         _cache.clear()
 

@@ -19,12 +19,13 @@ on I/O (requests, bytes) rather than on time.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Source", "SourceStats", "io_pool", "io_workers"]
+__all__ = ["Source", "SourceStats", "io_pool", "io_workers", "prefault_async"]
 
 
 @dataclass
@@ -120,6 +121,44 @@ def io_pool() -> ThreadPoolExecutor:
             if _pool is None:
                 _pool = ThreadPoolExecutor(io_workers(), thread_name_prefix="voxray-io")
     return _pool
+
+
+_MADV_POPULATE_WRITE = 23  # Linux >= 5.14
+_madvise = None
+
+
+def prefault_async(addresses: Sequence[tuple[int, int]]) -> threading.Thread | None:
+    """Populate fresh output memory from another thread, ahead of a sequential writer.
+
+    First-touch page faults are slow on some machines (virtual machines whose memory
+    the host backs lazily); a sequential inflate would take every one of them on its
+    critical path. ``madvise(MADV_POPULATE_WRITE)`` maps the pages without touching
+    their contents, so it is safe while the writer runs. Returns the thread (or None
+    where the call is unavailable).
+    """
+    global _madvise
+    if not sys.platform.startswith("linux"):
+        return None
+    if _madvise is None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.madvise
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        fn.restype = ctypes.c_int
+        _madvise = fn
+
+    def run():
+        step = 32 * 2**20
+        for addr, n in addresses:
+            start, end = addr & ~4095, addr + n
+            for p in range(start, end, step):
+                if _madvise(p, min(step, end - p), _MADV_POPULATE_WRITE) != 0:
+                    return  # unsupported kernel, or memory gone: nothing to do
+
+    t = threading.Thread(target=run, name="voxray-prefault", daemon=True)
+    t.start()
+    return t
 
 
 def _reset_after_fork() -> None:

@@ -102,16 +102,29 @@ class GzipIndex:
     @property
     def nbytes(self) -> int:
         """Memory held by the index (compressed windows plus arrays)."""
-        return sum(len(w) for w in self._windows) + len(self) * 17
+        return sum(len(self._compressed(i)) for i in range(len(self))) + len(self) * 17
 
-    def add(self, out: int, inp: int, bits: int, window: bytes) -> None:
+    def add(self, out: int, inp: int, bits: int, window: bytes, compress=None) -> None:
+        """Record a point. ``compress(fn, window)`` may run the window's compression
+        elsewhere and return a future (the build pass hands it to the idle I/O pool)."""
         self.out.append(out)
         self.inp.append(inp)
         self.bits.append(bits)
-        self._windows.append(_compress(window, 1) if window else b"")
+        if not window:
+            self._windows.append(b"")
+        elif compress is not None:
+            self._windows.append(compress(_compress, window, 1))
+        else:
+            self._windows.append(_compress(window, 1))
+
+    def _compressed(self, i: int) -> bytes:
+        w = self._windows[i]
+        if not isinstance(w, bytes):  # a future from an asynchronous compression
+            w = self._windows[i] = w.result()
+        return w
 
     def window(self, i: int) -> bytes:
-        w = self._windows[i]
+        w = self._compressed(i)
         return zlib.decompress(w) if w else b""
 
     def locate(self, offset: int) -> int:
@@ -148,7 +161,8 @@ class GzipIndex:
             },
             sort_keys=True,
         ).encode()
-        lengths = array("I", (len(w) for w in self._windows))
+        windows = [self._compressed(i) for i in range(len(self))]
+        lengths = array("I", (len(w) for w in windows))
         body = b"".join(
             [
                 _MAGIC,
@@ -158,7 +172,7 @@ class GzipIndex:
                 np.frombuffer(self.inp, np.int64).astype("<i8").tobytes(),
                 bytes(self.bits),
                 np.frombuffer(lengths, np.uint32).astype("<u4").tobytes(),
-                *self._windows,
+                *windows,
             ]
         )
         return body + struct.pack("<I", zlib.crc32(body))

@@ -27,10 +27,10 @@ from collections.abc import Callable, Sequence
 from ..errors import CorruptGzipError, TruncatedFileError
 from ..planning import coalesce_ranges
 from . import _zlib
-from .base import Source, io_pool, io_workers
+from .base import Source, io_pool, io_workers, prefault_async
 from .gzindex import GzipIndex
 
-__all__ = ["GzipSource"]
+__all__ = ["GzipSource", "flush_index_writes"]
 
 #: Compressed bytes fetched per request by the build pass.
 BUILD_READ = 4 * 2**20
@@ -40,10 +40,25 @@ SPAN_READ = 64 * 2**20
 SCRATCH = 1 * 2**20
 #: Indexed reads are split at seek points into pieces of at least this many bytes.
 PIECE = 4 * 2**20
+#: Sinks at least this large are prefaulted from another thread during the build pass.
+PREFAULT_MIN = 32 * 2**20
 #: A build pass this close to the end of the compressed file runs on to complete the index.
 FINISH_WITHIN = 1 * 2**20
 _GZIP_WBITS = 31
 _RAW_WBITS = -15
+
+
+_pending: set[threading.Thread] = set()
+_pending_lock = threading.Lock()
+
+
+def flush_index_writes() -> None:
+    """Wait until every index the build passes completed is stored."""
+    with _pending_lock:
+        threads = list(_pending)
+        _pending.clear()
+    for t in threads:
+        t.join()
 
 
 def in_io_pool() -> bool:
@@ -165,7 +180,9 @@ class _Pass:
         """Inflate until ``out_pos == stop`` (or the end of the file when ``stop`` is None),
         writing output that falls in ``sinks`` (sorted, disjoint) into them. With
         ``index``, record seek points at block boundaries (the build pass)."""
-        flush = _zlib.Z_BLOCK if index is not None else _zlib.Z_NO_FLUSH
+        flush = _zlib.Z_NO_FLUSH
+        # Window compression runs on the I/O pool, off this sequential pass's path.
+        compress = None if in_io_pool() or io_workers() < 2 else io_pool().submit
         target_end = stop if stop is not None else 1 << 62
         if self._scratch is None:
             self._scratch = bytearray(SCRATCH)
@@ -185,6 +202,15 @@ class _Pass:
                 nxt = sinks[si].off if si < len(sinks) else target_end
                 out_addr = scratch_addr
                 out_len = min(SCRATCH, nxt - self.out_pos, target_end - self.out_pos)
+            if index is not None:
+                # Inflate freely up to where the next point is due, then stop at each
+                # block boundary (Z_BLOCK) until one is recorded.
+                due = self.out_pos if self.new_member else index.out[-1] + index.spacing
+                if self.out_pos < due:
+                    flush = _zlib.Z_NO_FLUSH
+                    out_len = min(out_len, due - self.out_pos)
+                else:
+                    flush = _zlib.Z_BLOCK
             if self.ip >= len(self.inbuf) and not self._refill(1):
                 raise self._truncated()
             ret, used, made, dtype = self.inf.inflate(
@@ -210,14 +236,14 @@ class _Pass:
             else:
                 raise self._corrupt(self.inf.message)
             if (
-                index is not None
+                flush == _zlib.Z_BLOCK
                 and not self.eof
                 and dtype & 128
                 and not dtype & 64
                 and (self.new_member or self.out_pos - index.out[-1] >= index.spacing)
             ):
                 window = b"" if self.new_member else self.inf.get_dictionary()
-                index.add(self.out_pos, self.in_pos, dtype & 7, window)
+                index.add(self.out_pos, self.in_pos, dtype & 7, window, compress)
                 self.new_member = False
             if index is not None:
                 index.frontier_out, index.frontier_in = self.out_pos, self.in_pos
@@ -384,15 +410,31 @@ class GzipSource(Source):
                     for off, mv in reqs
                     if off + mv.nbytes > front
                 ]
+                big = sum(k.end - k.off for k in sinks) >= PREFAULT_MIN
+                helper = prefault_async([(k.addr, k.end - k.off) for k in sinks]) if big else None
                 completed = self._advance(hi, sinks)
+                if helper is not None:
+                    helper.join()
                 b = self._builder
                 if b is not None and self.index.compressed_size - b.in_pos <= FINISH_WITHIN:
                     # Only the stream's tail (its trailer, maybe some padding) is left:
                     # finish, so the index is complete and can be stored.
                     completed = self._advance(None, [])
-        if completed and self.on_complete is not None:
-            self.on_complete(self.index)
+        if completed:
+            self._store_in_background()
         return [(off, mv[: front - off]) for off, mv in reqs if off < front]
+
+    def _store_in_background(self) -> None:
+        """Store the completed index off the read's path, on a non-daemon thread (the
+        interpreter finishes writing it before exiting); see :func:`flush_index_writes`."""
+        if self.on_complete is None:
+            return
+        t = threading.Thread(
+            target=self.on_complete, args=(self.index,), name="voxray-store-index"
+        )
+        with _pending_lock:
+            _pending.add(t)
+        t.start()
 
     def build_index(self, progress: Callable[[int], None] | None = None) -> GzipIndex:
         """Run the build pass to the end of the file; ``progress(compressed_bytes_done)``."""

@@ -1,0 +1,68 @@
+"""Benchmark cases. Each returns the operation to time (setup is not timed);
+``run.py`` runs every case in a fresh process and records wall time and peak RSS."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nib_full(path):
+    import nibabel as nib
+
+    img = nib.load(path)
+    return lambda: np.array(img.dataobj)  # np.array: nibabel's asarray of a .nii is a memmap
+
+
+def vx_full(path):
+    import voxray as vx
+
+    img = vx.load(path)
+    return lambda: np.asarray(img.dataobj)
+
+
+def nib_volume(path):
+    import nibabel as nib
+
+    img = nib.load(path)
+    return lambda: img.dataobj[..., img.shape[-1] // 2]
+
+
+def vx_volume(path):
+    import voxray as vx
+
+    img = vx.load(path)
+    return lambda: img.dataobj[..., img.shape[-1] // 2]
+
+
+def nib_last_volume(path):
+    import nibabel as nib
+
+    img = nib.load(path)
+    return lambda: img.dataobj[..., -1]
+
+
+def vx_last_volume(path):
+    import voxray as vx
+
+    img = vx.load(path)
+    return lambda: img.dataobj[..., -1]
+
+
+def nib_mean(path):
+    import nibabel as nib
+
+    img = nib.load(path)
+    return lambda: img.get_fdata().mean(-1)
+
+
+def vx_mean(path):
+    import voxray as vx
+
+    img = vx.load(path)
+    return lambda: img.to_dask().mean(axis=-1).compute()
+
+
+def vx_index(path):
+    from voxray.cli import main
+
+    return lambda: main(["index", path])

@@ -1,0 +1,203 @@
+"""voxray vs nibabel on realistic data, in one run: time ratios and peak memory.
+
+    python benchmarks/run.py [--repeat 3] [--only PATTERN]
+
+Every measurement runs in a fresh Python process (imports and setup are not
+timed; peak RSS is the process's maximum resident set). The page cache is warm
+for both libraries alike. nibabel runs with indexed_gzip installed, its best
+case for .nii.gz. Results are printed as a table and saved as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import make_data  # noqa: E402
+
+CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {here!r})
+import cases
+op = getattr(cases, {case!r})({path!r})
+t0 = time.perf_counter()
+out = op()
+seconds = time.perf_counter() - t0
+del out
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": seconds, "peak_rss_mb": rss}}))
+"""
+
+
+def measure(case: str, path: Path, env: dict, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        code = CHILD.format(here=str(HERE), case=case, path=str(path))
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"{case} failed:\n{out.stderr[-2000:]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "seconds_all": [round(r["seconds"], 4) for r in runs],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+    }
+
+
+def command_time(cmd: list[str], env: dict, repeat: int) -> dict:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return {"seconds": statistics.median(times), "seconds_all": [round(t, 4) for t in times]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default="*", help="run comparisons whose name matches")
+    args = ap.parse_args()
+
+    nii = make_data.bold()
+    gz = make_data.gzipped(nii)
+    print(
+        f"data: {nii} ({nii.stat().st_size / 1e6:.0f} MB), "
+        f"{gz} ({gz.stat().st_size / 1e6:.0f} MB, gzip -6)\n"
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="voxray-bench-"))
+    indexed = dict(os.environ, VOXRAY_CACHE_DIR=str(work / "indexed"))
+    bin_dir = Path(sys.executable).parent
+
+    def empty_cache() -> dict:
+        d = work / f"empty-{time.monotonic_ns()}"
+        return dict(os.environ, VOXRAY_CACHE_DIR=str(d))
+
+    # Build the index once, into the "indexed" cache (what a second process finds).
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import numpy as np, voxray as vx; np.asarray(vx.load({str(gz)!r}).dataobj)",
+        ],
+        env=indexed,
+        check=True,
+    )
+
+    comparisons = [
+        # name, nibabel case, voxray case, path, voxray env, target (ratio), what
+        ("nii full read", "nib_full", "vx_full", nii, None, 1.1, "np.array(dataobj)"),
+        ("nii one volume", "nib_volume", "vx_volume", nii, None, None, "dataobj[..., t]"),
+        (
+            "nii mean over time",
+            "nib_mean",
+            "vx_mean",
+            nii,
+            None,
+            None,
+            "get_fdata().mean(-1) vs to_dask().mean(-1)",
+        ),
+        ("gz full read, index present", "nib_full", "vx_full", gz, "indexed", 0.35, ""),
+        (
+            "gz full read, first open, no index",
+            "nib_full",
+            "vx_full",
+            gz,
+            "empty",
+            0.6,
+            "index built during the read",
+        ),
+        (
+            "gz last volume, index present",
+            "nib_last_volume",
+            "vx_last_volume",
+            gz,
+            "indexed",
+            0.05,
+            "",
+        ),
+        ("gz mean over time, index present", "nib_mean", "vx_mean", gz, "indexed", None, ""),
+    ]
+    results = []
+    for name, nib_case, vx_case, path, vx_env, target, what in comparisons:
+        if not fnmatch.fnmatch(name, args.only):
+            continue
+        env = {"indexed": indexed, "empty": None, None: dict(os.environ)}[vx_env]
+        nib_r = measure(nib_case, path, dict(os.environ), args.repeat)
+        if vx_env == "empty":  # a fresh, empty cache for every repetition
+            runs = [measure(vx_case, path, empty_cache(), 1) for _ in range(args.repeat)]
+            vx_r = {
+                "seconds": statistics.median(r["seconds"] for r in runs),
+                "seconds_all": [r["seconds_all"][0] for r in runs],
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            }
+        else:
+            vx_r = measure(vx_case, path, env, args.repeat)
+        ratio = vx_r["seconds"] / nib_r["seconds"]
+        results.append(
+            dict(name=name, what=what, nibabel=nib_r, voxray=vx_r, ratio=ratio, target=target)
+        )
+        ok = "" if target is None else ("  ok" if ratio <= target else "  MISSED")
+        print(
+            f"{name:38s} nibabel {nib_r['seconds']:7.3f} s {nib_r['peak_rss_mb']:7.0f} MB | "
+            f"voxray {vx_r['seconds']:7.3f} s {vx_r['peak_rss_mb']:7.0f} MB | "
+            f"ratio {ratio:6.3f}" + (f" (target <= {target}){ok}" if target else ""),
+            flush=True,
+        )
+
+    if fnmatch.fnmatch("info vs nib-ls", args.only):
+        env = dict(os.environ)
+        nib_ls = command_time([str(bin_dir / "nib-ls"), str(gz)], env, args.repeat + 2)
+        info = command_time([str(bin_dir / "voxray"), "info", str(gz)], env, args.repeat + 2)
+        ratio = info["seconds"] / nib_ls["seconds"]
+        results.append(
+            dict(
+                name="voxray info vs nib-ls (.nii.gz)",
+                nibabel=nib_ls,
+                voxray=info,
+                ratio=ratio,
+                target=1.5,
+            )
+        )
+        print(
+            f"{'voxray info vs nib-ls (.nii.gz)':38s} nib-ls  {nib_ls['seconds']:7.3f} s "
+            f"           | voxray {info['seconds']:7.3f} s            | ratio {ratio:6.3f} "
+            f"(target <= 1.5){'  ok' if ratio <= 1.5 else '  MISSED'}"
+        )
+
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    meta = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "data": {
+            "nii": str(nii),
+            "gz": str(gz),
+            "nii_bytes": nii.stat().st_size,
+            "gz_bytes": gz.stat().st_size,
+        },
+    }
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"\nsaved {out / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
