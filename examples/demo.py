@@ -12,10 +12,10 @@ import sys
 import time
 
 import numpy as np
-from nibabel.testing import data_path
 
 import voxray as vx
 from voxray.cli import main as voxray_cli
+from voxray.testing import NIBABEL_DATA
 
 
 def run(path: str) -> np.ndarray:
@@ -46,4 +46,4 @@ def run(path: str) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1] if len(sys.argv) > 1 else f"{data_path}/example4d.nii.gz")
+    run(sys.argv[1] if len(sys.argv) > 1 else str(NIBABEL_DATA / "example4d.nii.gz"))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-from nibabel.testing import data_path
 
 import voxray as vx
+from voxray.testing import NIBABEL_DATA
 
-path = f"{data_path}/example4d.nii.gz"
+path = str(NIBABEL_DATA / "example4d.nii.gz")
 
 # 1. Load: only the header is read. The image has nibabel's API.
 img = vx.load(path)

@@ -23,9 +23,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from nibabel.testing import data_path as NIBABEL_DATA
+
+#: The images the nibabel wheel ships (``nibabel.testing.data_path`` without importing
+#: ``nibabel.testing``, which needs pytest).
+NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 
 __all__ = [
+    "NIBABEL_DATA",
     "CorpusEntry",
     "build_corpus",
     "nilearn_data_dir",
