@@ -249,3 +249,92 @@ def test_index_command_refuses_uncompressed_files(corpus, capsys):
 
     assert main(["index", corpus["le-int16-4d.nii"].path]) == 2
     assert "not gzip-compressed" in capsys.readouterr().err
+
+
+def _gz_entries(corpus):
+    return [e for e in corpus.values() if "gzip" in e.tags]
+
+
+@pytest.mark.parametrize("state", ["fresh cache, no index", "warm cache, stored index"])
+def test_every_gzip_corpus_file_with_and_without_index(corpus, fresh_cache, state):
+    entries = _gz_entries(corpus)
+    assert len(entries) >= 20
+    if state.startswith("warm"):
+        for e in entries:
+            np.asarray(vx.load(e.path).dataobj)
+        clear_cache()  # a new process: only the stored indexes are shared
+    for e in entries:
+        ref = np.asanyarray(nib.load(e.path).dataobj)
+        img = vx.load(e.path)
+        stored = find_index(img.dataobj.reader.source) is not None
+        assert stored == state.startswith("warm"), e.name
+        got = img.to_dask(chunks={-1: 1} if img.ndim > 3 else "auto").compute(scheduler="threads")
+        np.testing.assert_array_equal(got, ref, strict=True)
+        vol = (Ellipsis, img.shape[-1] // 2) if img.ndim > 3 else (slice(None), 0)
+        np.testing.assert_array_equal(img.dataobj[vol], ref[vol])
+
+
+@pytest.mark.slow
+def test_gzip_corpus_on_a_process_cluster_fresh_and_warm(corpus, fresh_cache):
+    from dask.distributed import Client, LocalCluster
+
+    entries = [
+        e
+        for e in _gz_entries(corpus)
+        if e.name.split(":")[-1]
+        in (
+            "scaled-int16.nii.gz",
+            "be-int16-4d.nii.gz",
+            "multimember.nii.gz",
+            "5d.nii.gz",
+            "nifti2.nii.gz",
+            "pair-gz.hdr.gz",
+            "example4d.nii.gz",
+            "dtype-be-complex128.nii.gz",
+        )
+    ]
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        for _state in ("fresh", "warm"):
+            for e in entries:
+                ref = np.asanyarray(nib.load(e.path).dataobj)
+                x = vx.load(e.path, chunks={-1: 1} if len(ref.shape) > 3 else "auto").to_dask()
+                np.testing.assert_array_equal(client.compute(x).result(), ref, strict=True)
+            client.run(flush_index_writes)  # the workers' indexes are now stored
+
+
+def test_index_progress_bar_on_a_terminal(series_gz):
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    p, _ = series_gz
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voxray.cli", "index", "--force", str(p)],
+        stderr=follower,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, COLUMNS="80"),
+    )
+    err = b""
+    while proc.poll() is None or select.select([leader], [], [], 0)[0]:
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                err += os.read(leader, 65536)
+            except OSError:
+                break
+    os.close(follower)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    assert b"indexing bold.nii.gz" in err
+    assert b"%" in err

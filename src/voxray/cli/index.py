@@ -7,6 +7,16 @@ import sys
 __all__ = ["add_parser", "build", "run"]
 
 
+def terminal_width(default: int = 80) -> int:
+    """Columns of the terminal on stderr (a terminal reporting 0 columns gets ``default``)."""
+    import os
+
+    try:
+        return os.get_terminal_size(2).columns or default
+    except OSError:
+        return default
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "index",
@@ -53,6 +63,7 @@ def build(path: str, sidecar: bool = False, force: bool = False, progress: bool 
             unit_divisor=1024,
             desc=f"indexing {spec.path.rsplit('/', 1)[-1]}",
             leave=False,
+            ncols=terminal_width(),
         )
     done = 0
 
