@@ -66,3 +66,10 @@ def vx_index(path):
     from voxray.cli import main
 
     return lambda: main(["index", path])
+
+
+def vx_xarray_mean(path):
+    import voxray as vx
+
+    da = vx.open_dataarray(path)
+    return lambda: da.mean("t").compute()

@@ -133,13 +133,24 @@ def main() -> None:
             "",
         ),
         ("gz mean over time, index present", "nib_mean", "vx_mean", gz, "indexed", None, ""),
+        # xarray vs voxray's own dask graph: the baseline here is img.to_dask()
+        (
+            "gz mean('t') xarray vs to_dask",
+            "vx_mean",
+            "vx_xarray_mean",
+            gz,
+            "indexed",
+            1.1,
+            "baseline: to_dask().mean(-1)",
+        ),
     ]
     results = []
     for name, nib_case, vx_case, path, vx_env, target, what in comparisons:
         if not fnmatch.fnmatch(name, args.only):
             continue
         env = {"indexed": indexed, "empty": None, None: dict(os.environ)}[vx_env]
-        nib_r = measure(nib_case, path, dict(os.environ), args.repeat)
+        base_env = env if nib_case.startswith("vx_") else dict(os.environ)
+        nib_r = measure(nib_case, path, base_env, args.repeat)
         if vx_env == "empty":  # a fresh, empty cache for every repetition
             runs = [measure(vx_case, path, empty_cache(), 1) for _ in range(args.repeat)]
             vx_r = {
@@ -155,7 +166,8 @@ def main() -> None:
         )
         ok = "" if target is None else ("  ok" if ratio <= target else "  MISSED")
         print(
-            f"{name:38s} nibabel {nib_r['seconds']:7.3f} s {nib_r['peak_rss_mb']:7.0f} MB | "
+            f"{name:38s} {'base' if nib_case.startswith('vx_') else 'nibabel':7s} "
+            f"{nib_r['seconds']:7.3f} s {nib_r['peak_rss_mb']:7.0f} MB | "
             f"voxray {vx_r['seconds']:7.3f} s {vx_r['peak_rss_mb']:7.0f} MB | "
             f"ratio {ratio:6.3f}" + (f" (target <= {target}){ok}" if target else ""),
             flush=True,

@@ -28,6 +28,16 @@ from .proxy import ArrayProxy, DaskProxy
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # xarray is imported only when its part of the API is used.
+    if name in ("open_dataarray", "to_dataarray"):
+        from . import xarray as _vx_xarray
+
+        return getattr(_vx_xarray, name)
+    raise AttributeError(f"module 'voxray' has no attribute {name!r}")
+
+
 __all__ = [
     "ArrayProxy",
     "CorruptGzipError",
@@ -45,4 +55,5 @@ __all__ = [
     "aff2axcodes",
     "as_closest_canonical",
     "load",
+    "open_dataarray",
 ]

@@ -267,11 +267,14 @@ class Image:
         return img
 
     def to_xarray(self, name: str | None = None):
-        """This image as an xarray DataArray (dims i, j, k[, t, ...]; x, y, z in mm)."""
-        raise NotImplementedError(
-            "Image.to_xarray arrives with the xarray integration (issue #4: images as "
-            "xarray DataArrays)"
-        )
+        """This image as a lazy, dask-backed xarray DataArray.
+
+        Dims ``i, j, k`` then ``t``, ``u, v, w``; coordinates ``x, y, z`` (mm, RAS+)
+        derived lazily from the affine, ``t`` in seconds; the name comes from the file.
+        """
+        from .xarray import to_dataarray
+
+        return to_dataarray(self, name=name)
 
 
 class ImageSlicer:
@@ -318,8 +321,18 @@ def as_closest_canonical(img, enforce_diag: bool = False):
     """The image in RAS+ voxel order (closest to the world axes), lazily.
 
     Like ``nibabel.as_closest_canonical``; nibabel images are wrapped first
-    (their data stays lazy).
+    (their data stays lazy). A DataArray (voxray's layout) is reoriented lazily
+    too, coordinates kept.
     """
+    if type(img).__name__ == "DataArray" and hasattr(img, "vx"):
+        out = img.vx.reorient("RAS")
+        if enforce_diag:
+            aff = out.vx.affine[:3, :3]
+            if not np.allclose(aff, np.diag(np.diag(aff))):
+                from nibabel.orientations import OrientationError
+
+                raise OrientationError("Transformed affine is not diagonal")
+        return out
     if not isinstance(img, Image):
         img = Image.from_image(img)
     out = img.as_reoriented(io_orientation(img.affine))

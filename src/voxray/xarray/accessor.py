@@ -1,0 +1,164 @@
+"""The ``.vx`` DataArray accessor: affine, header, orientation and conversion."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import xarray as xr
+from nibabel.affines import apply_affine
+from nibabel.orientations import aff2axcodes, axcodes2ornt, io_orientation, ornt_transform
+
+from .build import DIMS, affine_of
+from .transform import VOXEL_DIMS
+
+__all__ = ["VoxrayAccessor", "reorient"]
+
+
+def reorient(da: xr.DataArray, axcodes="RAS") -> xr.DataArray:
+    """``da`` with its voxel axes flipped and permuted to ``axcodes`` order, lazily.
+
+    Flips are reversed slices and permutations are transposes plus renames, so the
+    data stays a lazy view and every voxel keeps its world coordinates.
+    """
+    present = [d for d in VOXEL_DIMS if d in da.dims]
+    if len(present) < 3:
+        raise ValueError(f"reorientation needs the three voxel dims i, j, k; got {da.dims}")
+    affine = affine_of(da)
+    target = axcodes2ornt(tuple(axcodes))
+    ornt = ornt_transform(io_orientation(affine), target)
+    out = da
+    flips = {VOXEL_DIMS[a]: slice(None, None, -1) for a in range(3) if ornt[a, 1] == -1}
+    if flips:
+        out = out.isel(flips)
+    rename = {VOXEL_DIMS[a]: VOXEL_DIMS[int(ornt[a, 0])] for a in range(3)}
+    rename = {k: v for k, v in rename.items() if k != v}
+    if rename:
+        out = out.rename(rename)
+    order = [d for d in DIMS if d in out.dims] + [d for d in out.dims if d not in DIMS]
+    out = out.transpose(*order)
+    if "freq_dim" in out.attrs or "phase_dim" in out.attrs or "slice_dim" in out.attrs:
+        out.attrs = {
+            k: (rename.get(v, v) if k in ("freq_dim", "phase_dim", "slice_dim") else v)
+            for k, v in out.attrs.items()
+        }
+    return out
+
+
+@xr.register_dataarray_accessor("vx")
+class VoxrayAccessor:
+    """Neuroimaging helpers on a DataArray with voxel dims ``i, j, k`` (voxray's layout).
+
+    Examples
+    --------
+    >>> import voxray as vx
+    >>> from voxray.testing import NIBABEL_DATA
+    >>> da = vx.open_dataarray(NIBABEL_DATA / "example4d.nii.gz")
+    >>> da.vx.axcodes, da.vx.zooms[:3]
+    (('L', 'A', 'S'), (2.0, 2.0, 2.2))
+    """
+
+    def __init__(self, da: xr.DataArray):
+        self._da = da
+
+    @property
+    def affine(self) -> np.ndarray:
+        """Voxel (i, j, k) to world (x, y, z, mm, RAS+) affine, kept up to date by slicing."""
+        return affine_of(self._da)
+
+    @property
+    def axcodes(self) -> tuple[str, ...]:
+        return aff2axcodes(self.affine)
+
+    @property
+    def zooms(self) -> tuple[float, ...]:
+        """Voxel sizes along i, j, k (mm), then the time step (s) when there is one."""
+        zooms = tuple(float(z) for z in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))
+        if "t" in self._da.coords and self._da.sizes.get("t", 0) > 1:
+            t = np.asarray(self._da["t"])
+            zooms += (float(np.round(t[1] - t[0], 9)),)
+        return zooms
+
+    @property
+    def header(self):
+        """A nibabel header for the DataArray as it is now (shape, affine, dtype, units),
+        starting from the source's header when the DataArray came from a file."""
+        return self.to_image().header
+
+    def voxel_to_world(self, ijk) -> np.ndarray:
+        """World coordinates (mm) of voxel positions ``(..., 3)``."""
+        return apply_affine(self.affine, np.asarray(ijk, dtype=np.float64))
+
+    def world_to_voxel(self, xyz) -> np.ndarray:
+        """Fractional voxel positions of world coordinates ``(..., 3)`` (mm)."""
+        return apply_affine(np.linalg.inv(self.affine), np.asarray(xyz, dtype=np.float64))
+
+    def reorient(self, axcodes="RAS") -> xr.DataArray:
+        """Lazily reorient to ``axcodes`` (default RAS+, like ``as_closest_canonical``)."""
+        return reorient(self._da, axcodes)
+
+    def to_image(self):
+        """A voxray Image with the same data (lazy when dask-backed), affine and header.
+
+        The header is the source file's (extensions included) when the DataArray still
+        carries it in ``encoding``, updated for shape, affine, units and time step; the
+        on-disk dtype is then kept."""
+        from ..image import Image
+
+        da = self._da
+        order = [d for d in DIMS if d in da.dims]
+        extra = [d for d in da.dims if d not in DIMS]
+        if extra:
+            raise ValueError(
+                f"dims {extra} are not NIfTI axes ({', '.join(DIMS)}); select or reduce them first"
+            )
+        da = da.transpose(*order)
+        header = _source_header(da)
+        data = da.data
+        img = Image(data, self.affine, header)
+        hdr = img.header
+        if hasattr(hdr, "set_xyzt_units"):
+            space, time = hdr.get_xyzt_units()
+            hdr.set_xyzt_units(
+                space if space != "unknown" else "mm", "sec" if "t" in da.coords else time
+            )
+        if "t" in da.coords and da.sizes.get("t", 0) > 1:
+            zooms = list(hdr.get_zooms())
+            t = np.asarray(da["t"])
+            zooms[3] = float(t[1] - t[0])
+            hdr.set_zooms(zooms)
+            if "toffset" in hdr:
+                hdr["toffset"] = float(t[0])
+        return img
+
+    def to_nifti(self, path, **kwargs):
+        raise NotImplementedError(
+            "writing NIfTI from a DataArray arrives with out-of-core NIfTI writing "
+            "(issue #6: vx.save / da.vx.to_nifti)"
+        )
+
+    def to_zarr(self, store, **kwargs):
+        raise NotImplementedError(
+            "writing OME-Zarr / NIfTI-Zarr arrives with the Zarr exporter (issue #5: vx.to_zarr)"
+        )
+
+
+def _source_header(da: xr.DataArray):
+    """The source file's header (with extensions) if known, else a fresh NIfTI-1 header."""
+    import nibabel as nib
+
+    raw = da.encoding.get("nifti_header")
+    if not raw:
+        return None
+    cls = {
+        "Nifti2Image": nib.Nifti2Header,
+        "Nifti2Pair": nib.nifti2.Nifti2PairHeader,
+        "Nifti1Pair": nib.nifti1.Nifti1PairHeader,
+        "AnalyzeImage": nib.AnalyzeHeader,
+        "Spm99AnalyzeImage": nib.Spm99AnalyzeHeader,
+        "Spm2AnalyzeImage": nib.Spm2AnalyzeHeader,
+    }.get(da.encoding.get("nibabel_class"), nib.Nifti1Header)
+    try:
+        return cls.from_fileobj(io.BytesIO(raw), check=False)
+    except Exception:  # a damaged encoding entry: fall back to a fresh header
+        return None
