@@ -72,8 +72,10 @@ class VoxrayAccessor:
 
     @property
     def zooms(self) -> tuple[float, ...]:
-        """Voxel sizes along i, j, k (mm), then the time step (s) when there is one."""
-        zooms = tuple(float(z) for z in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))
+        """Voxel sizes along i, j, k (mm, to 1e-6: headers store float32), then the time
+        step (s) when there is one."""
+        norms = np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        zooms = tuple(float(z) for z in np.round(norms, 6))
         if "t" in self._da.coords and self._da.sizes.get("t", 0) > 1:
             t = np.asarray(self._da["t"])
             zooms += (float(np.round(t[1] - t[0], 9)),)
