@@ -55,7 +55,7 @@ class VoxrayAccessor:
     >>> from voxray.testing import NIBABEL_DATA
     >>> da = vx.open_dataarray(NIBABEL_DATA / "example4d.nii.gz")
     >>> da.vx.axcodes, da.vx.zooms[:3]
-    (('L', 'A', 'S'), (2.0, 2.0, 2.2))
+    (('L', 'A', 'S'), (2.0, 2.0, 2.199999))
     """
 
     def __init__(self, da: xr.DataArray):
