@@ -73,3 +73,23 @@ def vx_xarray_mean(path):
 
     da = vx.open_dataarray(path)
     return lambda: da.mean("t").compute()
+
+
+def _out():
+    import os
+
+    return os.environ["VOXRAY_BENCH_OUT"]
+
+
+def nib_save_gz(path):
+    import nibabel as nib
+
+    img = nib.load(path)
+    return lambda: nib.save(img, _out())
+
+
+def vx_save_gz(path):
+    import voxray as vx
+
+    img = vx.load(path)
+    return lambda: vx.save(img, _out(), progress=False)

@@ -29,6 +29,14 @@ from .proxy import ArrayProxy, DaskProxy
 __version__ = "0.1.0"
 
 
+def save(img, filename, **kwargs) -> None:
+    """Write an Image, DataArray or nibabel image to NIfTI out of core (format from the
+    suffix: .nii, .nii.gz, .hdr/.img). See :func:`voxray.writers.save`."""
+    from .writers import save as _save
+
+    _save(img, filename, **kwargs)
+
+
 def __getattr__(name: str):
     # xarray is imported only when its part of the API is used.
     if name in ("open_dataarray", "to_dataarray"):
@@ -56,4 +64,5 @@ __all__ = [
     "as_closest_canonical",
     "load",
     "open_dataarray",
+    "save",
 ]

@@ -203,10 +203,11 @@ class Image:
     def set_filename(self, filename) -> None:
         self._nib.set_filename(filename)
 
-    def to_filename(self, filename, **kwargs) -> None:
-        """Save through nibabel. Note: this reads the whole array into memory; voxray's
-        out-of-core writer arrives with ``vx.save`` (issue #6)."""
-        self.to_nibabel().to_filename(filename, **kwargs)
+    def to_filename(self, filename, dtype=None, **kwargs) -> None:
+        """Write the image to ``filename`` out of core (see :func:`voxray.save`)."""
+        from .writers import save
+
+        save(self, filename, dtype=dtype, **kwargs)
 
     def __getitem__(self, key):
         raise TypeError(
@@ -378,7 +379,11 @@ def load(filename, chunks="auto", storage_options=None) -> Image:
     nib = info.image_class(
         proxy, info.affine, info.header, file_map=info.image_class.filespec_to_file_map(filename)
     )
-    return Image._wrap(nib, chunks)
+    img = Image._wrap(nib, chunks)
+    # The header as stored (nibabel resets scaling and offset in the image's copy):
+    # saving an unchanged image writes these fields back bit for bit.
+    img._source_header = info.header
+    return img
 
 
 def _from_nibabel_proxy(proxy):

@@ -202,11 +202,16 @@ class ArrayProxy:
         """The proxy of ``nibabel.orientations.apply_orientation(self, ornt)``, without reading."""
         return ArrayProxy.from_reader(self._reader, _orient_view(self._view, ornt), self._chunks)
 
-    def to_dask(self, chunks=None):
-        """Dask array of the scaled values (chunks default to those given at load)."""
+    def to_dask(self, chunks=None, raw: bool = False):
+        """Dask array of the scaled values (chunks default to those given at load);
+        ``raw=True`` gives the on-disk values, unscaled."""
         from .graph import to_dask
 
-        base = to_dask(self._reader, self._chunks if chunks is None else chunks)
+        reader = self._reader
+        if raw and reader.layout.is_scaled:
+            lay = reader.layout
+            reader = Reader(reader.source, ArrayLayout(lay.shape, lay.dtype, lay.offset))
+        base = to_dask(reader, self._chunks if chunks is None else chunks)
         if self._view.is_identity(self._reader.shape):
             return base
         return self._view.finish(base[self._view.base_index()])

@@ -11,11 +11,11 @@ import sys
 
 from .. import __version__
 from ..errors import VoxrayError
-from . import index, info
+from . import convert, index, info
 
 __all__ = ["main"]
 
-COMMANDS = (info, index)
+COMMANDS = (info, index, convert)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ from ..errors import CorruptGzipError, TruncatedFileError
 from ..planning import coalesce_ranges
 from . import _zlib
 from .base import Source, io_pool, io_workers, prefault_async
-from .gzindex import GzipIndex
+from .gzindex import GzipIndex, parse_trailer
 
 __all__ = ["GzipSource", "flush_index_writes"]
 
@@ -40,6 +40,8 @@ SPAN_READ = 64 * 2**20
 SCRATCH = 1 * 2**20
 #: Indexed reads are split at seek points into pieces of at least this many bytes.
 PIECE = 4 * 2**20
+#: Bytes read from the end of a file to look for a trailer index.
+TRAILER_READ = 65536 + 64
 #: Sinks at least this large are prefaulted from another thread during the build pass.
 PREFAULT_MIN = 32 * 2**20
 #: A build pass this close to the end of the compressed file runs on to complete the index.
@@ -364,12 +366,23 @@ class GzipSource(Source):
 
     # -- the build pass ------------------------------------------------------
 
+    def _trailer_index(self) -> GzipIndex | None:
+        """The index voxray's writer appends to its files, if this file has one."""
+        size = self.index.compressed_size
+        n = min(size, TRAILER_READ)
+        try:
+            tail = self.raw.read(size - n, n)
+        except TruncatedFileError:
+            return None
+        self.stats.add(requests=1, bytes_read=n)
+        return parse_trailer(tail, size)
+
     def _try_stored_index(self) -> None:
         with self._build_lock:
             loader, self._load_index = self._load_index, None
             if loader is None or self.index.complete:
                 return
-            stored = loader()
+            stored = loader() or self._trailer_index()
             if stored is not None and stored.compressed_size == self.index.compressed_size:
                 if self._builder is not None:
                     self._builder.close()

@@ -133,11 +133,12 @@ class VoxrayAccessor:
                 hdr["toffset"] = float(t[0])
         return img
 
-    def to_nifti(self, path, **kwargs):
-        raise NotImplementedError(
-            "writing NIfTI from a DataArray arrives with out-of-core NIfTI writing "
-            "(issue #6: vx.save / da.vx.to_nifti)"
-        )
+    def to_nifti(self, path, **kwargs) -> None:
+        """Write the DataArray to NIfTI out of core (see :func:`voxray.save`); values are
+        encoded back with the on-disk dtype and scaling its encoding still names."""
+        from ..writers import save
+
+        save(self._da, path, **kwargs)
 
     def to_zarr(self, store, **kwargs):
         raise NotImplementedError(

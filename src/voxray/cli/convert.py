@@ -1,0 +1,34 @@
+"""``voxray convert SRC DST``: between .nii, .nii.gz and pairs, out of core."""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert between .nii, .nii.gz and .hdr/.img (out of core, atomic)",
+        description="Read SRC lazily and write DST in the format its suffix names. Unchanged "
+        "data keeps its on-disk values and scaling exactly.",
+    )
+    p.add_argument("src", help="source image")
+    p.add_argument("dst", help="destination (.nii, .nii.gz, .hdr/.img, optionally .gz)")
+    p.add_argument("--dtype", help="on-disk data type of DST (default: SRC's)")
+    p.add_argument("--compresslevel", type=int, default=None, help="gzip level (default 3)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..image import load
+    from ..writers import DEFAULT_COMPRESSLEVEL, save
+
+    img = load(args.src)
+    show = not args.quiet and sys.stderr.isatty()
+    level = DEFAULT_COMPRESSLEVEL if args.compresslevel is None else args.compresslevel
+    save(img, args.dst, dtype=args.dtype, compresslevel=level, progress=show)
+    print(f"{args.src} -> {args.dst}")
+    return 0
