@@ -287,3 +287,40 @@ def test_convert_command(corpus, tmp_path, capsys):
     assert nib.load(tmp_path / "e.nii").get_data_dtype().newbyteorder("=") == np.float32
     assert main(["convert", src, str(tmp_path / "x.txt")]) == 2
     assert "x.txt" in capsys.readouterr().err
+
+
+def test_convert_shows_progress_on_a_terminal(tmp_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    arr = np.zeros((64, 64, 32, 20), np.int16)
+    h = nib.Nifti1Header()
+    h.set_data_dtype(np.int16)
+    src = write_nifti(tmp_path / "src.nii", arr, h)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voxray.cli", "convert", str(src), str(tmp_path / "o.nii.gz")],
+        stderr=follower,
+        stdout=subprocess.PIPE,
+    )
+    err = b""
+    while proc.poll() is None or select.select([leader], [], [], 0)[0]:
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                err += os.read(leader, 65536)
+            except OSError:
+                break
+    os.close(follower)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    assert b"writing o.nii.gz" in err
+    quiet = subprocess.run(
+        [sys.executable, "-m", "voxray.cli", "convert", str(src), str(tmp_path / "q.nii.gz")],
+        capture_output=True,
+        timeout=120,
+    )
+    assert quiet.returncode == 0 and quiet.stderr == b""
