@@ -34,3 +34,37 @@ def fresh_cache(tmp_path, monkeypatch):
     clear_cache()
     yield tmp_path / "cache"
     clear_cache()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API server (moto's server mode) on 127.0.0.1, started and stopped here."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    port = server._server.server_port
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint, monkeypatch):
+    """A fresh bucket on the local S3 server: ``.bucket``, ``.options`` (fsspec), ``.fs``."""
+    import uuid
+    from types import SimpleNamespace
+
+    import s3fs
+
+    for var, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(var, value)
+    options = {"key": "testing", "secret": "testing", "endpoint_url": s3_endpoint}
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    bucket = f"voxray-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(bucket)
+    yield SimpleNamespace(bucket=bucket, options=options, fs=fs, endpoint=s3_endpoint)
+    fs.rm(bucket, recursive=True)

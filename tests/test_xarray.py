@@ -313,8 +313,8 @@ def test_accessor(tmp_path):
     back = nib.load(tmp_path / "out.nii")
     np.testing.assert_allclose(back.affine, ref.affine, atol=1e-5)
     np.testing.assert_array_equal(back.dataobj.get_unscaled(), arr[..., 1:])
-    with pytest.raises(NotImplementedError, match="#5"):
-        da.vx.to_zarr(tmp_path / "out.zarr")
+    store = da.vx.to_zarr(tmp_path / "out.nii.zarr")
+    np.testing.assert_allclose(vx.open_dataarray(store).vx.affine, ref.affine, atol=1e-5)
 
 
 @pytest.mark.parametrize("codes", ["RAS", "LPI", "SAR", "PIL"])

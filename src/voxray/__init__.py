@@ -30,11 +30,23 @@ __version__ = "0.1.0"
 
 
 def save(img, filename, **kwargs) -> None:
-    """Write an Image, DataArray or nibabel image to NIfTI out of core (format from the
-    suffix: .nii, .nii.gz, .hdr/.img). See :func:`voxray.writers.save`."""
+    """Write an Image, DataArray or nibabel image out of core; the format comes from the
+    suffix: .nii, .nii.gz, .hdr/.img (:func:`voxray.writers.save`) or .nii.zarr / .zarr
+    (:func:`voxray.to_zarr`)."""
+    if str(filename).rstrip("/").endswith(".zarr"):
+        to_zarr(img, filename, **kwargs)
+        return
     from .writers import save as _save
 
     _save(img, filename, **kwargs)
+
+
+def to_zarr(img_or_path, store, **kwargs) -> str:
+    """Write an image (or image file) as OME-Zarr 0.5 / NIfTI-Zarr, out of core, with a
+    pyramid; see :func:`voxray.zarr.to_zarr`."""
+    from .zarr import to_zarr as _to_zarr
+
+    return _to_zarr(img_or_path, store, **kwargs)
 
 
 def __getattr__(name: str):
@@ -65,4 +77,5 @@ __all__ = [
     "load",
     "open_dataarray",
     "save",
+    "to_zarr",
 ]

@@ -346,7 +346,7 @@ def as_closest_canonical(img, enforce_diag: bool = False):
     return out
 
 
-def load(filename, chunks="auto", storage_options=None) -> Image:
+def load(filename, chunks="auto", storage_options=None, *, level: int = 0) -> Image:
     """Open an image lazily: the header is read, the data stays where it is.
 
     Parameters
@@ -359,7 +359,9 @@ def load(filename, chunks="auto", storage_options=None) -> Image:
         along the slowest axes of at most 64 MiB; anything ``dask.array``
         accepts works.
     storage_options : dict, optional
-        For remote URLs (arriving with cloud support).
+        fsspec options for remote URLs (and Zarr stores).
+    level : int
+        Pyramid level of a NIfTI-Zarr / OME-Zarr store (``.nii.zarr``).
 
     Examples
     --------
@@ -370,6 +372,12 @@ def load(filename, chunks="auto", storage_options=None) -> Image:
     ((128, 96, 24, 2), 'int16', False)
     """
     filename = os.fspath(filename)
+    from .zarr.reader import is_zarr
+
+    if is_zarr(filename):
+        from .zarr import load_zarr
+
+        return load_zarr(filename, level=level, storage_options=storage_options, chunks=chunks)
     if "://" in filename:
         raise NotImplementedError(
             f"{filename!r}: remote URLs arrive with cloud reading (issue #7)"

@@ -187,7 +187,7 @@ class ArrayProxy:
             raise ValueError("cannot reshape a sliced or reoriented proxy without reading it")
         lay = self._reader.layout
         layout = ArrayLayout(shape, lay.dtype, lay.offset, lay.slope, lay.inter)
-        return ArrayProxy.from_reader(Reader(self._reader.source, layout), chunks=self._chunks)
+        return ArrayProxy.from_reader(self._reader.with_layout(layout), chunks=self._chunks)
 
     def copy(self) -> ArrayProxy:
         return ArrayProxy.from_reader(self._reader, self._view, self._chunks)
@@ -210,7 +210,7 @@ class ArrayProxy:
         reader = self._reader
         if raw and reader.layout.is_scaled:
             lay = reader.layout
-            reader = Reader(reader.source, ArrayLayout(lay.shape, lay.dtype, lay.offset))
+            reader = reader.with_layout(ArrayLayout(lay.shape, lay.dtype, lay.offset))
         base = to_dask(reader, self._chunks if chunks is None else chunks)
         if self._view.is_identity(self._reader.shape):
             return base

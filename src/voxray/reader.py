@@ -46,6 +46,10 @@ class Reader:
     def name(self) -> str:
         return self.source.name
 
+    def with_layout(self, layout: ArrayLayout) -> Reader:
+        """The same file read with another layout (e.g. unscaled, or reshaped)."""
+        return Reader(self.source, layout)
+
     def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
         """The unscaled on-disk values of one selection per axis (integer axes dropped)."""
         lay = self.layout

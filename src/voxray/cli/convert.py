@@ -10,7 +10,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert between .nii, .nii.gz and .hdr/.img (out of core, atomic)",
+        help="convert between .nii, .nii.gz, .hdr/.img and .nii.zarr (out of core, atomic)",
         description="Read SRC lazily and write DST in the format its suffix names. Unchanged "
         "data keeps its on-disk values and scaling exactly.",
     )
@@ -18,6 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("dst", help="destination (.nii, .nii.gz, .hdr/.img, optionally .gz)")
     p.add_argument("--dtype", help="on-disk data type of DST (default: SRC's)")
     p.add_argument("--compresslevel", type=int, default=None, help="gzip level (default 3)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing Zarr store")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -28,7 +29,14 @@ def run(args) -> int:
 
     img = load(args.src)
     show = not args.quiet and sys.stderr.isatty()
-    level = DEFAULT_COMPRESSLEVEL if args.compresslevel is None else args.compresslevel
-    save(img, args.dst, dtype=args.dtype, compresslevel=level, progress=show)
+    if args.dst.rstrip("/").endswith(".zarr"):
+        from ..zarr import to_zarr
+
+        if args.dtype:
+            raise SystemExit("voxray convert: --dtype is for NIfTI outputs")
+        to_zarr(img, args.dst, overwrite=args.overwrite, progress=show)
+    else:
+        level = DEFAULT_COMPRESSLEVEL if args.compresslevel is None else args.compresslevel
+        save(img, args.dst, dtype=args.dtype, compresslevel=level, progress=show)
     print(f"{args.src} -> {args.dst}")
     return 0

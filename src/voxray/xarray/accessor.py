@@ -140,10 +140,11 @@ class VoxrayAccessor:
 
         save(self._da, path, **kwargs)
 
-    def to_zarr(self, store, **kwargs):
-        raise NotImplementedError(
-            "writing OME-Zarr / NIfTI-Zarr arrives with the Zarr exporter (issue #5: vx.to_zarr)"
-        )
+    def to_zarr(self, store, **kwargs) -> str:
+        """Write the DataArray as OME-Zarr 0.5 / NIfTI-Zarr (see :func:`voxray.to_zarr`)."""
+        from ..zarr import to_zarr
+
+        return to_zarr(self._da, store, **kwargs)
 
 
 def _source_header(da: xr.DataArray):

@@ -15,7 +15,7 @@ from xarray.core import indexing
 
 __all__ = ["VoxrayBackendArray", "VoxrayBackendEntrypoint", "looks_like_an_image"]
 
-_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz")
+_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz", ".nii.zarr")
 
 
 class VoxrayBackendArray(BackendArray):
@@ -70,16 +70,24 @@ class VoxrayBackendEntrypoint(BackendEntrypoint):
 
     description = "NIfTI-1/2, NIfTI pairs and Analyze images, lazily, with world coordinates"
     url = "https://github.com/voxray/voxray"
-    open_dataset_parameters = ("filename_or_obj", "drop_variables", "name")
+    open_dataset_parameters = (
+        "filename_or_obj",
+        "drop_variables",
+        "name",
+        "level",
+        "storage_options",
+    )
 
-    def open_dataset(self, filename_or_obj, *, drop_variables=None, name=None):
+    def open_dataset(
+        self, filename_or_obj, *, drop_variables=None, name=None, level=0, storage_options=None
+    ):
         import xarray as xr
 
         from ..image import load
         from ..proxy import ArrayProxy
         from .build import build_dataarray
 
-        img = load(os.fspath(filename_or_obj))
+        img = load(os.fspath(filename_or_obj), storage_options=storage_options, level=level)
         proxy = img.dataobj
         if not isinstance(proxy, ArrayProxy):  # pragma: no cover - load gives proxies
             raise TypeError(f"unexpected data object {type(proxy)}")

@@ -1,0 +1,249 @@
+"""Reading NIfTI-Zarr (and plain OME-Zarr) stores as voxray Images.
+
+``vx.load("x.nii.zarr", level=0)`` returns the same lazy Image the NIfTI would
+give: the header (with extensions) from the ``nifti`` array, the affine from it
+(adjusted for the pyramid level), scaling from ``scl_slope``/``scl_inter``, and a
+proxy whose reads go to the Zarr array with the axes transposed back to NIfTI
+order. A store without a ``nifti`` array gets a header made from its OME scale
+and translation.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
+from ..layout import ArrayLayout
+from ..planning import AxisSel, normalize_index
+from ..sources import open_source
+
+__all__ = ["ZarrReader", "ZarrSpec", "is_zarr", "load_zarr", "open_group"]
+
+
+def is_zarr(path) -> bool:
+    p = os.fspath(path).rstrip("/")
+    if p.endswith(".zarr"):
+        return True
+    return "://" not in p and os.path.isfile(os.path.join(p, "zarr.json"))
+
+
+def _store(url: str, storage_options: dict | None, read_only: bool):
+    import zarr.storage
+
+    if "://" in url and not url.startswith("file://"):
+        return zarr.storage.FsspecStore.from_url(
+            url, storage_options=dict(storage_options or {}), read_only=read_only
+        )
+    return zarr.storage.LocalStore(url.removeprefix("file://"), read_only=read_only)
+
+
+def open_group(url: str, storage_options: dict | None = None, mode: str = "r"):
+    import zarr
+
+    try:
+        return zarr.open_group(_store(url, storage_options, mode == "r"), mode=mode)
+    except (FileNotFoundError, KeyError) as e:
+        raise ImageNotFoundError(f"{url!r} is not a Zarr group ({e})") from None
+    except Exception as e:
+        if type(e).__name__ in ("GroupNotFoundError", "NodeNotFoundError"):
+            raise ImageNotFoundError(
+                f"{url!r}: no Zarr group there (a conversion that did not finish leaves none)"
+            ) from None
+        raise
+
+
+@dataclass(frozen=True)
+class ZarrSpec:
+    """A Zarr array by store URL and path; opened once per process."""
+
+    url: str
+    array: str
+    storage_options: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.url}/{self.array}"
+
+    def open(self):
+        import zarr
+
+        return zarr.open_array(
+            _store(self.url, dict(self.storage_options), True), path=self.array, mode="r"
+        )
+
+
+@dataclass(frozen=True)
+class ZarrReader:
+    """Reads NIfTI-order selections of a Zarr array stored in ``perm`` (Zarr) order."""
+
+    source: ZarrSpec
+    layout: ArrayLayout
+    perm: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.layout.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.layout.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.layout.scaled_dtype()
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def with_layout(self, layout: ArrayLayout) -> ZarrReader:
+        return ZarrReader(self.source, layout, self.perm)
+
+    def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
+        arr = open_source(self.source)
+        key = []
+        for n_axis in self.perm:
+            s = sel[n_axis]
+            if s.drop:
+                key.append(s.start)
+            elif s.count == 0:
+                key.append(slice(0, 0))
+            else:
+                lo, step, _ = s.ascending()
+                key.append(slice(lo, lo + (s.count - 1) * step + 1, step))
+        data = np.asarray(arr[tuple(key)])
+        kept = [n for n in self.perm if not sel[n].drop]  # NIfTI axis of each result axis
+        data = data.transpose(np.argsort(kept))
+        index = tuple(
+            slice(None, None, -1) if sel[n].ascending()[2] else slice(None) for n in sorted(kept)
+        )
+        data = data[index]
+        return data.astype(self.layout.dtype, copy=False)
+
+    def __getitem__(self, key) -> np.ndarray:
+        sel = normalize_index(key, self.layout.shape)
+        arr = self.read_raw(tuple(s for s in sel if s is not None))
+        if any(s is None for s in sel):
+            arr = arr[
+                tuple(None if s is None else slice(None) for s in sel if s is None or not s.drop)
+            ]
+        return self.layout.scale(arr)
+
+    def __dask_tokenize__(self):
+        lay = self.layout
+        return (
+            "voxray.ZarrReader",
+            self.source,
+            lay.shape,
+            lay.dtype.str,
+            repr(lay.slope),
+            repr(lay.inter),
+            self.perm,
+        )
+
+
+def _header_from_bytes(raw: bytes, where: str):
+    import nibabel as nib
+
+    size = int.from_bytes(raw[:4], "little")
+    if size not in (348, 540):
+        size = int.from_bytes(raw[:4], "big")
+    cls = {348: nib.Nifti1Header, 540: nib.Nifti2Header}.get(size)
+    if cls is None:
+        raise InvalidHeaderError(f"{where!r}: the 'nifti' array does not hold a NIfTI header")
+    if len(raw) == size:
+        raw = raw + b"\x00\x00\x00\x00"  # no extensions: the flag was left out
+    return cls.from_fileobj(io.BytesIO(raw), check=False)
+
+
+def _transforms(dataset) -> tuple[np.ndarray, np.ndarray]:
+    scale = translation = None
+    for t in dataset.get("coordinateTransformations", []):
+        if t["type"] == "scale":
+            scale = np.asarray(t["scale"], dtype=np.float64)
+        elif t["type"] == "translation":
+            translation = np.asarray(t["translation"], dtype=np.float64)
+    n = len(scale) if scale is not None else len(translation)
+    return (
+        scale if scale is not None else np.ones(n),
+        translation if translation is not None else np.zeros(n),
+    )
+
+
+def _spatial_matrix(names, scale, translation) -> np.ndarray:
+    """Voxel (x, y, z index) to OME physical coordinates, as a 4x4."""
+    m = np.eye(4)
+    for i, axis in enumerate("xyz"):
+        if axis in names:
+            a = names.index(axis)
+            m[i, i] = scale[a]
+            m[i, 3] = translation[a]
+    return m
+
+
+def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="auto"):
+    """A lazy voxray Image of pyramid ``level`` of a NIfTI-Zarr / OME-Zarr store."""
+    import nibabel as nib
+
+    from ..image import Image
+    from ..proxy import ArrayProxy
+
+    url = os.fspath(url)
+    group = open_group(url, storage_options)
+    attrs = dict(group.attrs)
+    ome = attrs.get("ome", attrs)
+    if "multiscales" not in ome:
+        raise NotAnImageError(
+            f"{url!r} has no OME multiscales metadata: not an OME-Zarr image (or a conversion "
+            f"that did not finish)"
+        )
+    ms = ome["multiscales"][0]
+    names = [a["name"] for a in ms["axes"]]
+    datasets = ms["datasets"]
+    if not -len(datasets) <= level < len(datasets):
+        raise IndexError(f"{url!r} has {len(datasets)} levels; level {level} does not exist")
+    level %= len(datasets)
+    arr = group[datasets[level]["path"]]
+    nifti_axes = [a for a in ("x", "y", "z", "t", "c") if a in names]
+    perm = tuple(nifti_axes.index(a) for a in names)  # Zarr axis -> NIfTI axis
+    shape = tuple(arr.shape[names.index(a)] for a in nifti_axes)
+    if "nifti" in group:
+        header = _header_from_bytes(bytes(np.asarray(group["nifti"][:])), url)
+        klass = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
+        affine0 = header.get_best_affine()
+        source_header = header.copy()
+    else:
+        header = nib.Nifti1Header()
+        header.set_data_dtype(arr.dtype)
+        header.set_data_shape(shape)
+        klass = nib.Nifti1Image
+        s0, t0 = _transforms(datasets[0])
+        affine0 = _spatial_matrix(names, s0, t0)
+        header.set_xyzt_units("mm", "sec")
+        source_header = None
+    s0, t0 = _transforms(datasets[0])
+    sn, tn = _transforms(datasets[level])
+    affine = (
+        affine0 @ np.linalg.inv(_spatial_matrix(names, s0, t0)) @ _spatial_matrix(names, sn, tn)
+    )
+    slope, inter = header.get_slope_inter()
+    layout = ArrayLayout(
+        shape,
+        np.dtype(arr.dtype),
+        0,
+        1.0 if slope is None else slope,
+        0.0 if inter is None else inter,
+    )
+    spec = ZarrSpec(url, datasets[level]["path"], tuple(sorted((storage_options or {}).items())))
+    reader = ZarrReader(spec, layout, perm)
+    proxy = ArrayProxy.from_reader(reader, chunks=chunks)
+    nib_img = klass(proxy, affine, header)
+    img = Image._wrap(nib_img, chunks)
+    if level == 0 and source_header is not None:
+        img._source_header = source_header
+    img._zarr_source = (url, datasets[level]["path"])
+    return img
