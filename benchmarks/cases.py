@@ -93,3 +93,31 @@ def vx_save_gz(path):
 
     img = vx.load(path)
     return lambda: vx.save(img, _out(), progress=False)
+
+
+def _fresh_out():
+    import shutil
+
+    shutil.rmtree(_out(), ignore_errors=True)
+    return _out()
+
+
+def niizarr_convert(path):
+    from niizarr import nii2zarr
+
+    out = _fresh_out()
+    return lambda: nii2zarr(path, out, chunk=64)
+
+
+def vx_zarr_convert(path):
+    import voxray as vx
+
+    out = _fresh_out()
+    return lambda: vx.to_zarr(path, out, chunks=64, progress=False)
+
+
+def vx_zarr_default(path):
+    import voxray as vx
+
+    out = _fresh_out()
+    return lambda: vx.to_zarr(path, out, progress=False)

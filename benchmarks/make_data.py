@@ -77,6 +77,29 @@ def gzipped(src: Path, level: int = 6) -> Path:
     return dst
 
 
+def anatomical_4x(path: Path | None = None) -> Path:
+    """The MNI T1 resampled to 4x its voxel count (313 x 370 x 300 int16, ~0.63 mm), gzipped."""
+    path = path or DATA / "t1_4x.nii.gz"
+    if path.exists():
+        return path
+    from scipy.ndimage import zoom
+
+    t1 = template()
+    factor = 4 ** (1 / 3)
+    data = zoom(np.asarray(t1.dataobj, dtype=np.float32) * 40, factor, order=1)
+    affine = t1.affine.copy()
+    affine[:3, :3] /= factor
+    img = nib.Nifti1Image(np.clip(data, 0, 32767).astype(np.int16), affine)
+    img.header.set_xyzt_units("mm")
+    img.header.set_sform(affine, code=4)
+    img.header.set_qform(affine, code=4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("tmp-" + path.name)
+    nib.save(img, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--nt", type=int, default=300)

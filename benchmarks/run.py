@@ -124,6 +124,47 @@ def write_benchmarks(nii: Path, work: Path, repeat: int, empty_cache) -> list[di
     return out
 
 
+def zarr_benchmarks(gz: Path, anat: Path, work: Path, repeat: int, empty_cache) -> list[dict]:
+    """voxray.to_zarr vs nifti-zarr's nii2zarr (same chunks, hence the same levels)."""
+    out = []
+    for label, src in (("4D .nii.gz", gz), ("3D anatomical 4x, pyramid", anat)):
+        theirs = dict(os.environ, VOXRAY_BENCH_OUT=str(work / "niizarr.nii.zarr"))
+        ours = dict(empty_cache(), VOXRAY_BENCH_OUT=str(work / "voxray.nii.zarr"))
+        nz = measure("niizarr_convert", src, theirs, max(1, repeat - 2))
+        for case, what in (("vx_zarr_convert", "chunks=64"), ("vx_zarr_default", "defaults")):
+            runs = [
+                measure(
+                    case, src, dict(empty_cache(), VOXRAY_BENCH_OUT=ours["VOXRAY_BENCH_OUT"]), 1
+                )
+                for _ in range(repeat)
+            ]
+            vx_r = {
+                "seconds": statistics.median(r["seconds"] for r in runs),
+                "seconds_all": [r["seconds_all"][0] for r in runs],
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            }
+            ratio = vx_r["seconds"] / nz["seconds"]
+            rss = vx_r["peak_rss_mb"] / nz["peak_rss_mb"]
+            name = f"to zarr, {label} ({what})"
+            out.append(
+                dict(
+                    name=name,
+                    nibabel=nz,
+                    voxray=vx_r,
+                    ratio=ratio,
+                    rss_ratio=rss,
+                    target=0.5 if what == "chunks=64" and "4D" in label else None,
+                )
+            )
+            print(
+                f"{name:38s} niizarr {nz['seconds']:7.3f} s {nz['peak_rss_mb']:7.0f} MB | "
+                f"voxray {vx_r['seconds']:7.3f} s {vx_r['peak_rss_mb']:7.0f} MB | "
+                f"ratio {ratio:6.3f} rss ratio {rss:5.3f}",
+                flush=True,
+            )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
@@ -231,6 +272,9 @@ def main() -> None:
 
     if fnmatch.fnmatch("save to .nii.gz", args.only):
         results += write_benchmarks(nii, work, args.repeat, empty_cache)
+
+    if fnmatch.fnmatch("nifti to zarr", args.only):
+        results += zarr_benchmarks(gz, make_data.anatomical_4x(), work, args.repeat, empty_cache)
 
     if fnmatch.fnmatch("info vs nib-ls", args.only):
         env = dict(os.environ)
