@@ -282,3 +282,61 @@ def test_s3_write_validate_read_and_convert_back(corpus, s3, tmp_path):
         vx.to_zarr(anat, u, chunks=8, shards=shards, levels=1, storage_options=s3.options)
         n = len(s3.fs.find(u))
         assert expect(n), (shards, n)
+
+
+@pytest.mark.slow
+def test_interrupted_remote_store_does_not_open_and_a_rerun_finishes(corpus, s3, monkeypatch):
+    from voxray.zarr import ome
+
+    src = corpus["le-int16-4d.nii"].path
+    url = f"s3://{s3.bucket}/cut.nii.zarr"
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt("simulated interruption before the metadata")
+
+    monkeypatch.setattr(ome, "multiscales", fail)
+    with pytest.raises(KeyboardInterrupt):
+        vx.to_zarr(src, url, storage_options=s3.options)
+    monkeypatch.undo()
+    assert s3.fs.exists(f"{s3.bucket}/cut.nii.zarr/0/zarr.json")  # data is there...
+    with pytest.raises(vx.VoxrayError, match="OME"):
+        vx.load(url, storage_options=s3.options)  # ...but it does not open as an image
+    vx.to_zarr(src, url, storage_options=s3.options)  # resumes: level 0 is kept
+    np.testing.assert_array_equal(
+        np.asarray(vx.load(url, storage_options=s3.options).dataobj),
+        np.asanyarray(nib.load(src).dataobj),
+    )
+
+
+def test_convert_to_zarr_shows_progress_on_a_terminal(corpus, tmp_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voxray.cli",
+            "convert",
+            corpus["le-int16-4d.nii"].path,
+            str(tmp_path / "p.nii.zarr"),
+        ],
+        stderr=follower,
+        stdout=subprocess.PIPE,
+    )
+    err = b""
+    while proc.poll() is None or select.select([leader], [], [], 0)[0]:
+        if select.select([leader], [], [], 0.1)[0]:
+            try:
+                err += os.read(leader, 65536)
+            except OSError:
+                break
+    os.close(follower)
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0
+    assert b"writing p.nii.zarr" in err
