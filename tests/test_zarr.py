@@ -348,12 +348,17 @@ def test_to_zarr_on_a_process_cluster_matches_threads(corpus, tmp_path):
 
     src, _, _ = _anatomy(tmp_path, shape=(40, 36, 30))
     vx.to_zarr(src, str(tmp_path / "threads.nii.zarr"), chunks=16)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
         vx.to_zarr(src, str(tmp_path / "cluster.nii.zarr"), chunks=16)
         vx.to_zarr(corpus["scaled-int16.nii.gz"].path, str(tmp_path / "scaled.nii.zarr"))
-    a, b = (zarr.open_group(str(tmp_path / f"{n}.nii.zarr"), mode="r") for n in ("threads",
-                                                                                  "cluster"))
+    a, b = (
+        zarr.open_group(str(tmp_path / f"{n}.nii.zarr"), mode="r") for n in ("threads", "cluster")
+    )
     n = len(a.attrs["ome"]["multiscales"][0]["datasets"])
     assert n == len(b.attrs["ome"]["multiscales"][0]["datasets"]) == 3
     for level in map(str, range(n)):

@@ -22,7 +22,7 @@ import numpy as np
 from nibabel import analyze, nifti1, nifti2, spm2analyze, spm99analyze
 from nibabel.orientations import aff2axcodes, inv_ornt_aff, io_orientation
 
-from .layout import local_spec, read_header
+from .layout import file_map, local_spec, read_header
 from .planning import normalize_index
 from .proxy import ArrayProxy, DaskProxy, is_dask_array
 from .reader import Reader
@@ -353,7 +353,9 @@ def load(filename, chunks="auto", storage_options=None, *, level: int = 0) -> Im
     ----------
     filename : str or os.PathLike
         ``.nii``, ``.nii.gz``, NIfTI-2, a pair or Analyze image given by either
-        its ``.hdr`` or ``.img`` name (optionally gzipped).
+        its ``.hdr`` or ``.img`` name (optionally gzipped), a ``.nii.zarr`` store,
+        or any of these as an fsspec URL (``s3://``, ``gs://``, ``https://``...):
+        remote objects are read by byte ranges.
     chunks : "auto", int, tuple or dict
         Chunks of :meth:`Image.to_dask`; ``"auto"`` gives contiguous slabs
         along the slowest axes of at most 64 MiB; anything ``dask.array``
@@ -378,15 +380,18 @@ def load(filename, chunks="auto", storage_options=None, *, level: int = 0) -> Im
         from .zarr import load_zarr
 
         return load_zarr(filename, level=level, storage_options=storage_options, chunks=chunks)
-    if "://" in filename:
-        raise NotImplementedError(
-            f"{filename!r}: remote URLs arrive with cloud reading (issue #7)"
-        )
-    info = read_header(filename, local_spec)
+    from .sources.remote import is_url
+
+    if is_url(filename):
+        from .layout import remote_locator
+
+        info = read_header(filename, remote_locator(storage_options))
+    else:
+        info = read_header(filename.removeprefix("file://"), local_spec)
     proxy = ArrayProxy.from_reader(Reader(info.data_spec, info.layout), chunks=chunks)
-    nib = info.image_class(
-        proxy, info.affine, info.header, file_map=info.image_class.filespec_to_file_map(filename)
-    )
+    nib = info.image_class(proxy, info.affine, info.header, file_map=file_map(info))
+    if info.mat_affine is not None:
+        nib._affine = info.mat_affine  # as nibabel's SPM loader does: the header stays as read
     img = Image._wrap(nib, chunks)
     # The header as stored (nibabel resets scaling and offset in the image's copy):
     # saving an unchanged image writes these fields back bit for bit.

@@ -36,8 +36,10 @@ __all__ = [
     "SUPPORTED_CLASSES",
     "ArrayLayout",
     "HeaderInfo",
+    "file_map",
     "local_spec",
     "read_header",
+    "remote_locator",
     "scale",
 ]
 
@@ -157,6 +159,8 @@ class HeaderInfo:
     header_spec: object
     data_spec: object
     layout: ArrayLayout
+    #: SPM99/SPM2 Analyze: the affine of a ``.mat`` file next to the image (it wins).
+    mat_affine: np.ndarray | None = None
 
     @property
     def affine(self) -> np.ndarray:
@@ -178,8 +182,52 @@ def local_spec(path: str) -> LocalSpec:
     return spec
 
 
+def remote_locator(storage_options: dict | None = None):
+    """``locate`` for fsspec URLs: the object's spec (size, ETag), gzip by its suffix."""
+
+    def locate(name: str):
+        from .sources.remote import RemoteSpec
+
+        compression = "gzip" if name.lower().endswith(".gz") else None
+        return RemoteSpec.for_url(name, storage_options, compression)
+
+    return locate
+
+
+def _split_url(filename: str) -> tuple[str, str, str]:
+    """``(scheme://, path, ?query)`` of a URL (``("", path, "")`` for a local path).
+
+    nibabel's file-name helpers normalise paths (``s3://b/k`` would become
+    ``s3:/b/k``) and know nothing of queries: they see only the path part.
+    """
+    if "://" not in filename or filename.startswith("file://"):
+        return "", filename, ""
+    scheme, rest = filename.split("://", 1)
+    rest, sep, query = rest.partition("?")
+    return scheme + "://", rest, sep + query
+
+
+def _names(klass: type, filename: str) -> dict[str, str]:
+    prefix, path, _ = _split_url(filename)
+    names = types_filenames(path, klass.files_types, trailing_suffixes=klass._compressed_suffixes)
+    # The name as given keeps its query (a signed URL); a derived one cannot have it.
+    return {k: filename if v == path else prefix + v for k, v in names.items()}
+
+
+def file_map(info: HeaderInfo) -> dict:
+    """nibabel's ``file_map`` of the image; URLs keep their scheme (and query)."""
+    klass, filename = info.image_class, info.filename
+    prefix, path, _ = _split_url(filename)
+    if not prefix:
+        return klass.filespec_to_file_map(filename)
+    fm = klass.filespec_to_file_map(path)
+    for kind, name in _names(klass, filename).items():
+        fm[kind].filename = name
+    return fm
+
+
 def _candidates(filename: str) -> list[type]:
-    _, ext, _ = splitext_addext(filename, _COMPRESSED)
+    _, ext, _ = splitext_addext(_split_url(filename)[1], _COMPRESSED)
     out = [
         k
         for k in imageclasses.all_image_classes
@@ -194,17 +242,11 @@ def _candidates(filename: str) -> list[type]:
 
 
 def _header_name(klass: type, filename: str) -> str:
-    names = types_filenames(
-        filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes
-    )
-    return names.get("header", filename)
+    return _names(klass, filename).get("header", filename)
 
 
 def _image_name(klass: type, filename: str) -> str:
-    names = types_filenames(
-        filename, klass.files_types, trailing_suffixes=klass._compressed_suffixes
-    )
-    return names["image"]
+    return _names(klass, filename)["image"]
 
 
 def _check_dtype(header, filename: str) -> None:
@@ -245,7 +287,9 @@ def read_header(filename: str, locate=local_spec) -> HeaderInfo:
     klass = None
     for k in candidates:
         try:
-            valid, _ = k.path_maybe_image(filename, (sniff, _header_name(k, filename)))
+            # nibabel sees the local-looking path part; the sniff stands for the file.
+            path = _split_url(filename)[1]
+            valid, _ = k.path_maybe_image(path, (sniff, _split_url(_header_name(k, path))[1]))
         except (HeaderDataError, HeaderTypeError, ValueError):
             valid = False
         if valid:
@@ -323,7 +367,48 @@ def read_header(filename: str, locate=local_spec) -> HeaderInfo:
                 f"{filename!r} is one file of a pair, but its image file {image_name!r} is missing"
             ) from None
     check_data_size(dspec, layout, image_name)
-    return HeaderInfo(klass, header, filename, hspec, dspec, layout)
+    mat = _mat_affine(klass, filename, hbytes, locate)
+    return HeaderInfo(klass, header, filename, hspec, dspec, layout, mat)
+
+
+def _mat_affine(klass: type, filename: str, hbytes: bytes, locate) -> np.ndarray | None:
+    """The affine of an SPM ``.mat`` file beside an SPM Analyze image, as nibabel reads it.
+
+    nibabel does the reading (``from_file_map`` over in-memory copies of the
+    header and the ``.mat``; the image file is not touched), so flips and the
+    MATLAB 1-based origin come out exactly as ``nibabel.load`` has them.
+    """
+    mat_name = _names(klass, filename).get("mat")
+    if mat_name is None:
+        return None
+    try:
+        mspec = locate(mat_name)
+    except ImageNotFoundError:
+        return None
+    if mspec.size == 0:
+        return None
+    if mspec.size > MAX_HEADER:
+        raise InvalidHeaderError(f"{mat_name!r} has {mspec.size} bytes: too large for an SPM .mat")
+    from nibabel.fileholders import FileHolder
+
+    src = open_source(mspec)
+    if getattr(mspec, "compression", None) == "gzip":  # x.mat.gz beside x.hdr.gz
+        data = src.read_prefix(MAX_HEADER)
+    else:
+        data = src.read(0, mspec.size)
+    file_map = {
+        "header": FileHolder(fileobj=io.BytesIO(hbytes)),
+        "image": FileHolder(fileobj=io.BytesIO()),
+        "mat": FileHolder(fileobj=io.BytesIO(data)),
+    }
+    try:
+        return np.asarray(klass.from_file_map(file_map).affine, dtype=np.float64)
+    except ImportError as e:
+        raise InvalidHeaderError(
+            f"{mat_name!r}: reading the affine of an SPM .mat file needs scipy ({e})"
+        ) from None
+    except Exception as e:
+        raise InvalidHeaderError(f"{mat_name!r}: cannot read the SPM affine: {e}") from None
 
 
 def check_data_size(spec, layout: ArrayLayout, name: str) -> None:

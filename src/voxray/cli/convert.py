@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from .options import add_storage_options, storage_options
+
 __all__ = ["add_parser", "run"]
 
 
@@ -20,6 +22,7 @@ def add_parser(sub) -> None:
     p.add_argument("--compresslevel", type=int, default=None, help="gzip level (default 3)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing Zarr store")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_storage_options(p)
     p.set_defaults(run=run)
 
 
@@ -27,14 +30,15 @@ def run(args) -> int:
     from ..image import load
     from ..writers import DEFAULT_COMPRESSLEVEL, save
 
-    img = load(args.src)
+    options = storage_options(args)  # for URLs: SRC, and a Zarr DST
+    img = load(args.src, storage_options=options)
     show = not args.quiet and sys.stderr.isatty()
     if args.dst.rstrip("/").endswith(".zarr"):
         from ..zarr import to_zarr
 
         if args.dtype:
             raise SystemExit("voxray convert: --dtype is for NIfTI outputs")
-        to_zarr(img, args.dst, overwrite=args.overwrite, progress=show)
+        to_zarr(img, args.dst, overwrite=args.overwrite, progress=show, storage_options=options)
     else:
         level = DEFAULT_COMPRESSLEVEL if args.compresslevel is None else args.compresslevel
         save(img, args.dst, dtype=args.dtype, compresslevel=level, progress=show)

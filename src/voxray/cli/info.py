@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from .options import add_storage_options, storage_options
+
 __all__ = ["add_parser", "describe", "run"]
 
 _FORMATS = {
@@ -23,8 +25,9 @@ _FORMATS = {
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="describe an image (header only; no data is read)")
-    p.add_argument("path", help="image file (.nii, .nii.gz, .hdr/.img)")
+    p.add_argument("path", help="image file (.nii, .nii.gz, .hdr/.img) or URL (s3://, https://)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_storage_options(p)
     p.set_defaults(run=run)
 
 
@@ -37,21 +40,39 @@ def _code(header, field: str) -> dict | None:
     return {"code": code, "label": xform_codes.label[code] if code in xform_codes.code else "?"}
 
 
-def describe(path: str) -> dict:
+def _files(img, data_spec, options) -> dict:
+    """``{kind: {"path", "bytes"}}`` of the image's files (local or remote)."""
+    from ..sources.remote import RemoteSpec, is_url
+
+    files = {}
+    for kind, holder in img.file_map.items():
+        name = holder.filename
+        if not name:
+            continue
+        if getattr(data_spec, "name", None) == name or (
+            kind == "image" and isinstance(data_spec, RemoteSpec)
+        ):
+            files[kind] = {"path": data_spec.name, "bytes": data_spec.size}
+        elif is_url(name):
+            files[kind] = {"path": name, "bytes": RemoteSpec.for_url(name, options).size}
+        elif os.path.exists(name):
+            files[kind] = {"path": os.path.abspath(name), "bytes": os.path.getsize(name)}
+    return files
+
+
+def describe(path: str, storage_options: dict | None = None) -> dict:
     """Everything ``voxray info`` reports about an image, as plain values."""
     from ..image import load
     from ..planning import default_chunks, expand_chunks
+    from ..sources.remote import is_url
 
-    img = load(path)
+    img = load(path, storage_options=storage_options)
     hdr = img.header
     proxy = img.dataobj
     lay = proxy.reader.layout
     data_spec = proxy.reader.source
     scaled = lay.scaled_dtype()
-    files = {}
-    for kind, holder in img.file_map.items():
-        if holder.filename and os.path.exists(holder.filename):
-            files[kind] = {"path": holder.filename, "bytes": os.path.getsize(holder.filename)}
+    files = _files(img, data_spec, storage_options)
     zooms = [float(z) for z in hdr.get_zooms()]
     units = None
     if hasattr(hdr, "get_xyzt_units"):
@@ -60,7 +81,7 @@ def describe(path: str) -> dict:
     chunk = default_chunks(lay.shape, scaled.itemsize)
     nchunks = math.prod(len(c) for c in expand_chunks(lay.shape, chunk))
     out = {
-        "path": os.path.abspath(path),
+        "path": path if is_url(path) else os.path.abspath(path),
         "format": _FORMATS.get(img.nibabel_class.__name__, img.nibabel_class.__name__),
         "nibabel_class": img.nibabel_class.__name__,
         "compression": data_spec.compression or "none",
@@ -196,6 +217,6 @@ def format_text(d: dict) -> str:
 
 
 def run(args) -> int:
-    d = describe(args.path)
+    d = describe(args.path, storage_options(args))
     print(json.dumps(d, indent=2) if args.json else format_text(d))
     return 0

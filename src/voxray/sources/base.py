@@ -36,6 +36,9 @@ class SourceStats:
     bytes_read: int = 0
     bytes_returned: int = 0
     bytes_inflated: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:

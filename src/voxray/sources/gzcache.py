@@ -7,6 +7,9 @@ of the path, size and mtime. The index records the file's size and mtime; an
 index for another version of the file, or a damaged one, is ignored (and a
 damaged cache entry removed), so the file is indexed again rather than misread.
 Writes are atomic (temporary file, then rename).
+
+Remote objects work the same way with the URL, size and ETag as identity; their
+sidecar is an object next to theirs (``s3://bucket/key.nii.gz.gzi``).
 """
 
 from __future__ import annotations
@@ -32,21 +35,57 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("voxray")) / "gzindex"
 
 
+def _remote(spec) -> bool:
+    return hasattr(spec, "etag")
+
+
 def _identity(spec) -> dict:
+    """What a stored index must match: size and mtime (local), size and ETag (remote)."""
+    if _remote(spec):
+        return {"size": spec.size, "etag": spec.etag}
     return {"size": spec.size, "mtime_ns": spec.mtime_ns}
 
 
-def sidecar_path(spec) -> Path:
+def sidecar_path(spec):
+    """``NAME.gzi`` next to the file (a Path), or next to the object (a URL)."""
+    if _remote(spec):
+        return spec.url + ".gzi"
     return Path(spec.path + ".gzi")
 
 
 def cache_path(spec) -> Path:
-    key = hashlib.sha256(f"{spec.path}\0{spec.size}\0{spec.mtime_ns}".encode()).hexdigest()
-    return cache_dir() / f"{key[:40]}.gzi"
+    if _remote(spec):
+        key = f"{spec.url}\0{spec.size}\0{spec.etag}"
+    else:
+        key = f"{spec.path}\0{spec.size}\0{spec.mtime_ns}"
+    return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.gzi"
 
 
-def find_index(spec) -> Path | None:
+def _remote_sidecar(spec) -> bytes | None:
+    """The sidecar object's bytes, or None if there is none (or it cannot be read)."""
+    from ..errors import VoxrayError
+    from .remote import RemoteSource, RemoteSpec
+
+    try:
+        side = RemoteSpec.for_url(sidecar_path(spec), spec.options)
+        return RemoteSource(side).read(0, side.size)
+    except (VoxrayError, OSError):
+        return None
+
+
+def find_index(spec):
     """Where a stored index for this version of the file is (not yet validated), if any."""
+    if _remote(spec):
+        from ..errors import VoxrayError
+        from .remote import call
+
+        side = sidecar_path(spec)
+        try:
+            if call(side, lambda: spec.fs().exists(side)):
+                return side
+        except (VoxrayError, OSError):
+            pass
+        return cache_path(spec) if cache_path(spec).is_file() else None
     for p in (sidecar_path(spec), cache_path(spec)):
         if p.is_file():
             return p
@@ -56,10 +95,15 @@ def find_index(spec) -> Path | None:
 def load_index(spec) -> GzipIndex | None:
     """A valid stored index for ``spec``, or None."""
     for p, is_cache in ((sidecar_path(spec), False), (cache_path(spec), True)):
-        try:
-            data = p.read_bytes()
-        except OSError:
-            continue
+        if isinstance(p, str):  # a remote sidecar object
+            data = _remote_sidecar(spec)
+            if data is None:
+                continue
+        else:
+            try:
+                data = p.read_bytes()
+            except OSError:
+                continue
         try:
             return GzipIndex.from_bytes(data, _identity(spec))
         except (IndexFormatError, ValueError, KeyError):
@@ -69,10 +113,15 @@ def load_index(spec) -> GzipIndex | None:
     return None
 
 
-def store_index(spec, index: GzipIndex, sidecar: bool = False) -> Path | None:
+def store_index(spec, index: GzipIndex, sidecar: bool = False):
     """Write ``index`` atomically to the cache (or beside the file); None if not writable."""
     target = sidecar_path(spec) if sidecar else cache_path(spec)
     data = index.to_bytes(_identity(spec))
+    if isinstance(target, str):  # a sidecar object next to a remote object
+        from .remote import call
+
+        call(target, lambda: spec.fs().pipe_file(target, data))  # one PUT: atomic
+        return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".gzi", dir=target.parent)

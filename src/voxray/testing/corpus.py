@@ -255,6 +255,19 @@ def build_corpus(directory) -> list[CorpusEntry]:
         "scaled",
         "big-endian",
     )
+    # SPM .mat files: their affine wins over the header's (nibabel reads them with scipy).
+    if importlib.util.find_spec("scipy") is not None:
+        import scipy.io
+
+        img = nib.Spm99AnalyzeImage(anat, _oblique())
+        img.to_filename(d / "spm99-mat.img")  # writes .hdr, .img and .mat ("mat" and "M")
+        add("spm99-mat.img", d / "spm99-mat.img", "analyze", "mat", "oblique")
+        h = nib.Spm2AnalyzeHeader()
+        h.set_data_dtype(np.int16)
+        path = write_analyze(d / "spm2-flipM.hdr", anat, h)
+        # Only "M" (no flip): nibabel applies the default x flip itself.
+        scipy.io.savemat(d / "spm2-flipM.mat", {"M": _oblique(angle=-0.2)}, format="4")
+        add("spm2-flipM.hdr", path, "analyze", "mat", "oblique")
 
     add("qform-only.nii", write_nifti(d / "qform-only.nii", anat, hdr(qcode=1, scode=0)), "xform")
     add("sform-only.nii", write_nifti(d / "sform-only.nii", anat, hdr(qcode=0, scode=4)), "xform")

@@ -78,6 +78,20 @@ class _Plan:
     gzip: bool
     proxy: object = None  # the file proxy, when the raw values are written as stored
     out_dtype: np.dtype = None
+    mat_path: str | None = None  # SPM Analyze: the affine's .mat file, as nibabel writes it
+    mat_bytes: bytes | None = None
+
+
+def _spm_mat(klass: type, affine) -> bytes | None:
+    """The ``.mat`` file nibabel writes beside an SPM99/SPM2 image with this affine."""
+    if "mat" not in dict(klass.files_types) or affine is None:
+        return None
+    from nibabel.fileholders import FileHolder
+
+    bufs = {kind: io.BytesIO() for kind, _ in klass.files_types}
+    tiny = klass(np.zeros((1, 1, 1), np.uint8), affine)  # nibabel encodes flips and origin
+    tiny.to_file_map({kind: FileHolder(fileobj=b) for kind, b in bufs.items()})
+    return bufs["mat"].getvalue() or None
 
 
 # -- inputs ----------------------------------------------------------------------
@@ -295,6 +309,8 @@ def _plan(img, filename: str, dtype, cf) -> _Plan:
         gz,
         proxy if raw_ok else None,
         out_dtype,
+        os.path.abspath(names["mat"]) if "mat" in names else None,
+        _spm_mat(klass, out.affine),
     )
 
 
@@ -631,7 +647,7 @@ def save(
     filename = os.fspath(filename)
     img, cf = _as_image(img)
     plan = _plan(img, filename, dtype, cf)
-    targets = {plan.header_path, plan.image_path}
+    targets = {plan.header_path, plan.image_path} | ({plan.mat_path} if plan.mat_bytes else set())
     _refuse_overwriting_sources(img, targets)
     data_end = plan.offset + _nbytes(plan) if plan.image_path == plan.header_path else None
     if plan.image_path == plan.header_path:
@@ -643,21 +659,27 @@ def save(
     # A pair: both files complete before either is in place; the old header goes first,
     # so no moment shows an old header over new data.
     image = AtomicFile(plan.image_path, None if plan.gzip else plan.offset + _nbytes(plan))
-    header = None
+    header = mat = None
     try:
         _write_data(plan, image, compresslevel, progress)
         header = AtomicFile(plan.header_path)
         header.write(
             _gzip_member(plan.header_bytes, compresslevel) if plan.gzip else plan.header_bytes
         )
+        if plan.mat_bytes:
+            mat = AtomicFile(plan.mat_path)
+            mat.write(_gzip_member(plan.mat_bytes, compresslevel) if plan.gzip else plan.mat_bytes)
+            mat.sync()
         image.sync()
         header.sync()
         if os.path.exists(plan.header_path):
             os.unlink(plan.header_path)
         image.commit()
+        if mat is not None:
+            mat.commit()
         header.commit()
     except BaseException:
-        image.abort()
-        if header is not None:
-            header.abort()
+        for f in (image, header, mat):
+            if f is not None:
+                f.abort()
         raise

@@ -1,0 +1,219 @@
+"""A local HTTP server for files, with Range requests, ETags and injected faults.
+
+Tests and benchmarks read "remote" images from it over real sockets::
+
+    with RangeServer(directory, fail_rate=0.3) as server:
+        img = vx.load(server.url("bold.nii.gz"))
+
+It answers ``HEAD`` and ``GET`` (with a single ``Range: bytes=a-b``, ``If-Match``
+and a strong ETag made of size and mtime), counts requests and bytes sent, and
+misbehaves on demand: ``fail_rate`` of requests get a 503 or, with
+``drop_rate``, a dropped connection (closed before the response, or in the
+middle of the body); ``fail_always`` answers everything with 503;
+``honour_range=False`` answers range requests with the whole file (as some
+servers do); ``deny`` names files that answer 403.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["RangeServer"]
+
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+class RangeServer:
+    """Serve ``directory`` on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(
+        self,
+        directory,
+        *,
+        honour_range: bool = True,
+        fail_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        fail_always: bool = False,
+        deny: tuple[str, ...] = (),
+        seed: int = 0,
+    ):
+        self.directory = Path(directory)
+        self.honour_range = honour_range
+        self.fail_rate = fail_rate
+        self.drop_rate = drop_rate
+        self.fail_always = fail_always
+        self.deny = set(deny)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.faults = 0
+        self.bytes_sent = 0
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> RangeServer:
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> RangeServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "the server is not running"
+        return self._httpd.server_address[1]
+
+    def url(self, name: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests = self.faults = self.bytes_sent = 0
+
+    def _roll(self) -> str | None:
+        """What goes wrong with this request: None, "fail" or "drop"."""
+        with self._lock:
+            self.requests += 1
+            if self.fail_always:
+                self.faults += 1
+                return "fail"
+            x = self._rng.random()
+            if x < self.drop_rate:
+                self.faults += 1
+                return "drop"
+            if x < self.drop_rate + self.fail_rate:
+                self.faults += 1
+                return "fail"
+        return None
+
+    def _sent(self, n: int) -> None:
+        with self._lock:
+            self.bytes_sent += n
+
+
+def etag_of(path: Path) -> str:
+    st = path.stat()
+    return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: RangeServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # quiet
+        pass
+
+    def _file(self) -> Path | None:
+        name = unquote(urlsplit(self.path).path).lstrip("/")
+        path = (self.server_state.directory / name).resolve()
+        if self.server_state.directory.resolve() not in path.parents or not path.is_file():
+            return None
+        return path
+
+    def _plain(self, status: int, text: str = "") -> None:
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _drop(self, path: Path | None) -> None:
+        """Close the connection: before the response, or after part of the body."""
+        if path is not None and self.server_state._rng.random() < 0.5:
+            size = path.stat().st_size
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            with open(path, "rb") as f:
+                self.wfile.write(f.read(min(size // 2, 1024)))
+            self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+    def _serve(self, body: bool) -> None:
+        state = self.server_state
+        path = self._file()
+        fault = state._roll()
+        if fault == "drop":
+            return self._drop(path)
+        if fault == "fail":
+            return self._plain(503, "injected failure")
+        if path is None:
+            return self._plain(404, "not found")
+        if path.name in state.deny:
+            return self._plain(403, "forbidden")
+        size = path.stat().st_size
+        etag = etag_of(path)
+        match = self.headers.get("If-Match")
+        if match and match.strip() not in ("*", etag):
+            return self._plain(412, "precondition failed")
+        start, stop, status = 0, size, 200
+        rng = self.headers.get("Range")
+        if rng and state.honour_range:
+            m = _RANGE.match(rng.strip())
+            if m is None:
+                return self._plain(400, "unsupported Range")
+            start = int(m.group(1))
+            stop = min(size, int(m.group(2)) + 1) if m.group(2) else size
+            if start >= size or stop <= start:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        self.send_response(status)
+        self.send_header("Content-Length", str(stop - start))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("ETag", etag)
+        if state.honour_range:
+            self.send_header("Accept-Ranges", "bytes")
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
+        self.end_headers()
+        if not body:
+            return
+        with open(path, "rb") as f:
+            pos = start
+            try:
+                while pos < stop:
+                    chunk = os.pread(f.fileno(), min(1 << 20, stop - pos), pos)
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+                    pos += len(chunk)
+                    state._sent(len(chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client went away (it had what it wanted)
