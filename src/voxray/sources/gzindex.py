@@ -154,6 +154,29 @@ class GzipIndex:
             end = self.frontier_in
         return min(self.compressed_size, end + 8)
 
+    def estimate(self, stop: int, margin: int = 16 * 1024) -> int:
+        """Compressed offset that probably suffices to decompress up to ``stop``:
+        interpolated between the points around it, plus a margin (at most ``bound``).
+
+        Readers that pay per byte (object storage) fetch this much first and the
+        rest of the way to ``bound`` only if the estimate fell short.
+        """
+        bound = self.bound(stop)
+        j = bisect_left(self.out, stop)
+        if j == 0:
+            return bound
+        if j < len(self):
+            o1, i1 = self.out[j], self.inp[j]
+        elif self.complete:
+            o1, i1 = self.uncompressed_size, self.compressed_size
+        else:
+            return bound
+        o0, i0 = self.out[j - 1], self.inp[j - 1]
+        if o1 <= o0:
+            return bound
+        guess = i0 + (stop - o0) * (i1 - i0) / (o1 - o0)
+        return min(bound, int(guess + margin + 0.03 * (guess - i0)))
+
     # -- on-disk form ------------------------------------------------------
 
     def to_bytes(self, identity: dict) -> bytes:

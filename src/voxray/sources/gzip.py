@@ -40,6 +40,8 @@ SPAN_READ = 64 * 2**20
 SCRATCH = 1 * 2**20
 #: Indexed reads are split at seek points into pieces of at least this many bytes.
 PIECE = 4 * 2**20
+#: Sources whose requests cost at least this much (remote ones) get estimated span reads.
+TIGHT_COST = 256 * 1024
 #: Bytes read from the end of a file to look for a trailer index.
 TRAILER_READ = 65536 + 64
 #: Sinks at least this large are prefaulted from another thread during the build pass.
@@ -94,8 +96,9 @@ class _Pass:
         self.raw = raw
         self.in_end = in_end
         self.read_size = read_size
-        # The build pass starts small (a header read needs a few KiB), then grows.
-        self._next_read = min(read_size, first_read or read_size)
+        # The build pass starts small (a header read needs a few KiB), then grows up to
+        # read_size; a span read may start with a large first read, then go on in small ones.
+        self._next_read = first_read or read_size
         self.inbuf = bytearray()
         self.in_addr = 0
         self.in_base = in_pos  # compressed offset of inbuf[0]
@@ -499,8 +502,14 @@ class GzipSource(Source):
         idx = self.index
         out0, in0, bits = idx.out[point], idx.inp[point], idx.bits[point]
         bound = idx.bound(stop)
-        read_size = bound - (in0 - 1 if bits else in0)
-        p = _Pass(self, in0 - 1 if bits else in0, out0, True, bound, min(read_size, SPAN_READ))
+        begin = in0 - 1 if bits else in0
+        if self.raw.request_cost >= TIGHT_COST:
+            # Bytes cost money and time: fetch up to an estimate of where ``stop`` lies,
+            # then (rarely) the rest in small reads.
+            first = min(SPAN_READ, idx.estimate(stop) - begin)
+            p = _Pass(self, begin, out0, True, bound, 64 * 1024, first_read=first)
+        else:
+            p = _Pass(self, begin, out0, True, bound, min(bound - begin, SPAN_READ))
         try:
             if bits:
                 p.inf.prime(bits, p.take_byte() >> (8 - bits))

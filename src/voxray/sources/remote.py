@@ -115,6 +115,7 @@ def _reset_after_fork() -> None:
     # Filesystems hold event loops and connection pools: a child builds its own.
     global _fs_lock
     _fs_cache.clear()
+    _fresh.clear()
     _fs_lock = threading.Lock()
 
 
@@ -254,8 +255,8 @@ def _etag(info: dict) -> str | None:
 
 # -- specs -------------------------------------------------------------------
 
-#: Identities seen by ``RemoteSpec.for_url`` in this process: no second HEAD to open them.
-_verified: set = set()
+#: Specs just made by ``RemoteSpec.for_url``: their first open needs no second HEAD.
+_fresh: set = set()
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ class RemoteSpec:
         if info.get("size") is None:
             raise RemoteError(f"{url!r}: the server does not report the object's size")
         spec = cls(url, int(info["size"]), _etag(info), opts, compression)
-        _verified.add(spec)
+        _fresh.add(spec)
         return spec
 
     def open(self) -> Source:
@@ -373,15 +374,17 @@ class RemoteSource(Source):
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
         self._whole: bytes | None = None
         self._lock = threading.Lock()
-        if check_identity and spec not in _verified and spec.etag is not None:
-            info = call(spec.url, lambda: self.fs.info(spec.url))
-            now = (int(info["size"]), _etag(info))
-            if now != (spec.size, spec.etag):
-                raise FileChangedError(
-                    f"{spec.url!r} changed since it was opened: (size, ETag) "
-                    f"{(spec.size, spec.etag)!r} -> {now!r}; load it again"
-                )
-            _verified.add(spec)
+        try:
+            _fresh.remove(spec)  # looked up a moment ago, by this process
+        except KeyError:
+            if check_identity and spec.etag is not None:
+                info = call(spec.url, lambda: self.fs.info(spec.url))
+                now = (int(info["size"]), _etag(info))
+                if now != (spec.size, spec.etag):
+                    raise FileChangedError(
+                        f"{spec.url!r} changed since it was opened: (size, ETag) "
+                        f"{(spec.size, spec.etag)!r} -> {now!r}; load it again"
+                    ) from None
 
     @property
     def size(self) -> int:

@@ -12,6 +12,10 @@ misbehaves on demand: ``fail_rate`` of requests get a 503 or, with
 middle of the body); ``fail_always`` answers everything with 503;
 ``honour_range=False`` answers range requests with the whole file (as some
 servers do); ``deny`` names files that answer 403.
+
+With ``upstream="http://127.0.0.1:PORT"`` instead of a directory it is a
+fault-injecting proxy: requests that draw no fault are forwarded (an S3 API
+server behind it sees them unchanged).
 """
 
 from __future__ import annotations
@@ -36,8 +40,9 @@ class RangeServer:
 
     def __init__(
         self,
-        directory,
+        directory=None,
         *,
+        upstream: str | None = None,
         honour_range: bool = True,
         fail_rate: float = 0.0,
         drop_rate: float = 0.0,
@@ -45,7 +50,10 @@ class RangeServer:
         deny: tuple[str, ...] = (),
         seed: int = 0,
     ):
-        self.directory = Path(directory)
+        if (directory is None) == (upstream is None):
+            raise ValueError("give a directory to serve or an upstream to forward to")
+        self.directory = Path(directory) if directory is not None else None
+        self.upstream = urlsplit(upstream) if upstream else None
         self.honour_range = honour_range
         self.fail_rate = fail_rate
         self.drop_rate = drop_rate
@@ -162,8 +170,52 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._serve(body=True)
 
+    def do_PUT(self):
+        self._serve(body=True)
+
+    def do_POST(self):
+        self._serve(body=True)
+
+    def do_DELETE(self):
+        self._serve(body=True)
+
+    def _forward(self) -> None:
+        import http.client
+
+        up = self.server_state.upstream
+        n = int(self.headers.get("Content-Length") or 0)
+        payload = self.rfile.read(n) if n else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+        try:
+            conn.request(self.command, self.path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        self.send_response(resp.status)
+        skip = {"transfer-encoding", "connection", "date", "server"}
+        if self.command != "HEAD":  # a HEAD answer keeps the object's length
+            skip.add("content-length")
+        for k, v in resp.getheaders():
+            if k.lower() not in skip:
+                self.send_header(k, v)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.server_state._sent(len(data))
+            self.wfile.write(data)
+
     def _serve(self, body: bool) -> None:
         state = self.server_state
+        if state.upstream is not None:
+            fault = state._roll()
+            if fault == "drop":
+                return self._drop(None)
+            if fault == "fail":
+                return self._plain(503, "injected failure")
+            return self._forward()
         path = self._file()
         fault = state._roll()
         if fault == "drop":
@@ -212,8 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
                     chunk = os.pread(f.fileno(), min(1 << 20, stop - pos), pos)
                     if not chunk:
                         break
+                    state._sent(len(chunk))  # before: the client may be done before write returns
                     self.wfile.write(chunk)
                     pos += len(chunk)
-                    state._sent(len(chunk))
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client went away (it had what it wanted)
