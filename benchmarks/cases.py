@@ -121,3 +121,67 @@ def vx_zarr_default(path):
 
     out = _fresh_out()
     return lambda: vx.to_zarr(path, out, progress=False)
+
+
+# -- object storage (local servers; run.py starts them) ----------------------------------
+
+
+def _remote_options():
+    import json
+    import os
+
+    return json.loads(os.environ.get("VOXRAY_BENCH_OPTIONS", "{}"))
+
+
+def nib_remote_last_volume(url):
+    """What nibabel users do today: download the object, then read it."""
+    import os
+    import tempfile
+
+    import fsspec
+    import nibabel as nib
+
+    fs, path = fsspec.core.url_to_fs(url, **_remote_options())
+    local = os.path.join(tempfile.mkdtemp(), url.rsplit("/", 1)[-1])
+
+    def op():
+        fs.get(path, local)
+        np.asarray(nib.load(local).dataobj[..., -1])
+        nbytes = os.path.getsize(local)
+        os.unlink(local)
+        return {"bytes": nbytes}
+
+    return op
+
+
+def vx_remote_last_volume(url):
+    """Open by URL and read the last volume (the index from the cache), counting bytes."""
+    import fsspec
+
+    import voxray as vx
+    from voxray.sources import open_source
+
+    # Imports are setup, as in nibabel's case (which builds its filesystem there too).
+    fsspec.get_filesystem_class(url.split("://")[0])
+
+    def op():
+        img = vx.load(url, storage_options=_remote_options())
+        np.asarray(img.dataobj[..., -1])
+        src = open_source(img.dataobj.reader.source)
+        return {"bytes": getattr(src, "raw", src).stats.bytes_read}
+
+    return op
+
+
+def range_get_64k(url):
+    """One 64 KiB range request to the object (the server's cost per request)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url, **_remote_options())
+    fs.info(path)
+
+    def op():
+        n = len(fs.cat_file(path, start=0, end=65536))
+        return {"bytes": n}
+
+    return op

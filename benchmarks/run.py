@@ -36,9 +36,10 @@ op = getattr(cases, {case!r})({path!r})
 t0 = time.perf_counter()
 out = op()
 seconds = time.perf_counter() - t0
+extra = out if isinstance(out, dict) else {{}}  # e.g. bytes transferred
 del out
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"seconds": seconds, "peak_rss_mb": rss}}))
+print(json.dumps({{"seconds": seconds, "peak_rss_mb": rss, **extra}}))
 """
 
 
@@ -52,11 +53,126 @@ def measure(case: str, path: Path, env: dict, repeat: int) -> dict:
         if out.returncode != 0:
             raise RuntimeError(f"{case} failed:\n{out.stderr[-2000:]}")
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {
+    result = {
         "seconds": statistics.median(r["seconds"] for r in runs),
         "seconds_all": [round(r["seconds"], 4) for r in runs],
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
+    if "bytes" in runs[0]:
+        result["bytes"] = max(r["bytes"] for r in runs)
+    return result
+
+
+def _moto_server():
+    """moto's S3 API server in its own process (its memory stays out of the measurements)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+
+
+def remote_benchmarks(gz: Path, nii: Path, work: Path, repeat: int) -> list[dict]:
+    """The last volume from a local S3 API server (moto) and a local HTTP server with
+    Range support: voxray by byte ranges (the .nii.gz with an index, built once by
+    ``voxray index URL``), vs downloading the object and reading it with nibabel."""
+    from voxray.testing.httpserver import RangeServer
+
+    out = []
+    moto, endpoint = _moto_server()
+    s3_options = {"key": "bench", "secret": "bench", "endpoint_url": endpoint}
+    try:
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+        def s3(code: str) -> None:
+            # In a child process: this one stays small (children inherit its peak RSS).
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"import s3fs; fs = s3fs.S3FileSystem(**{s3_options!r}); {code}",
+                ],
+                check=True,
+            )
+
+        s3("fs.mkdir('bench')")
+        with RangeServer(gz.parent) as http:
+            servers = [
+                ("s3 (moto)", lambda p: f"s3://bench/{p.name}", s3_options),
+                ("http", lambda p: http.url(p.name), {}),
+            ]
+            for server, url_of, options in servers:
+                env = dict(
+                    os.environ,
+                    VOXRAY_BENCH_OPTIONS=json.dumps(options),
+                    VOXRAY_CACHE_DIR=str(work / "remote-index"),
+                )
+                for label, path in ((".nii.gz", gz), (".nii", nii)):
+                    url = url_of(path)
+                    if server.startswith("s3"):
+                        s3(f"fs.put({str(path)!r}, {url!r})")
+                    if label == ".nii.gz":  # the index, built once by streaming the object
+                        opts = [f"-o{k}={v}" for k, v in options.items()]
+                        voxray = str(Path(sys.executable).parent / "voxray")
+                        subprocess.run([voxray, "index", "-q", url, *opts], env=env, check=True)
+                    probe = measure("range_get_64k", url, env, repeat)
+                    print(
+                        f"{server}: one 64 KiB range request to {path.name} takes "
+                        f"{probe['seconds'] * 1000:.1f} ms",
+                        flush=True,
+                    )
+                    nib_r = measure("nib_remote_last_volume", url, env, repeat)
+                    vx_r = measure("vx_remote_last_volume", url, env, repeat)
+                    ratio = vx_r["seconds"] / nib_r["seconds"]
+                    byte_ratio = vx_r["bytes"] / nib_r["bytes"]
+                    target = 0.02 if label == ".nii.gz" else None
+                    name = f"{server} last volume {label}" + (", indexed" if target else "")
+                    out.append(
+                        dict(
+                            name=name,
+                            what="download + nibabel vs voxray byte ranges",
+                            nibabel=nib_r,
+                            voxray=vx_r,
+                            ratio=ratio,
+                            byte_ratio=byte_ratio,
+                            target=target,
+                            byte_target=target,
+                            range_request_seconds=probe["seconds"],
+                        )
+                    )
+                    ok = ""
+                    if target is not None:
+                        met = ratio <= target and byte_ratio <= target
+                        ok = "  ok" if met else "  MISSED"
+                    print(
+                        f"{name:38s} nibabel {nib_r['seconds']:7.3f} s "
+                        f"{nib_r['peak_rss_mb']:7.0f} MB | voxray {vx_r['seconds']:7.3f} s "
+                        f"{vx_r['peak_rss_mb']:7.0f} MB | ratio {ratio:6.4f}, bytes "
+                        f"{vx_r['bytes']}/{nib_r['bytes']} = {byte_ratio:.4f}"
+                        + (f" (targets <= {target}){ok}" if target else ""),
+                        flush=True,
+                    )
+                    if server.startswith("s3"):
+                        s3(f"fs.rm({url!r})")
+    finally:
+        moto.terminate()
+        moto.wait()
+    return out
 
 
 def command_time(cmd: list[str], env: dict, repeat: int) -> dict:
@@ -275,6 +391,9 @@ def main() -> None:
 
     if fnmatch.fnmatch("nifti to zarr", args.only):
         results += zarr_benchmarks(gz, make_data.anatomical_4x(), work, args.repeat, empty_cache)
+
+    if fnmatch.fnmatch("remote last volume", args.only):
+        results += remote_benchmarks(gz, nii, work, args.repeat)
 
     if fnmatch.fnmatch("info vs nib-ls", args.only):
         env = dict(os.environ)

@@ -374,7 +374,7 @@ def load(filename, chunks="auto", storage_options=None, *, level: int = 0) -> Im
     ((128, 96, 24, 2), 'int16', False)
     """
     filename = os.fspath(filename)
-    from .zarr.reader import is_zarr
+    from .zarr import is_zarr
 
     if is_zarr(filename):
         from .zarr import load_zarr

@@ -93,8 +93,16 @@ def find_index(spec):
 
 
 def load_index(spec) -> GzipIndex | None:
-    """A valid stored index for ``spec``, or None."""
-    for p, is_cache in ((sidecar_path(spec), False), (cache_path(spec), True)):
+    """A valid stored index for ``spec``, or None.
+
+    A local file's sidecar wins over the cache. For a remote object the cache is
+    looked at first: it costs no round trip, and an index valid for the object's
+    ETag is as good as its sidecar's.
+    """
+    places = [(sidecar_path(spec), False), (cache_path(spec), True)]
+    if _remote(spec):
+        places.reverse()
+    for p, is_cache in places:
         if isinstance(p, str):  # a remote sidecar object
             data = _remote_sidecar(spec)
             if data is None:

@@ -128,7 +128,7 @@ class GzipIndex:
 
     def _compressed(self, i: int) -> bytes:
         w = self._windows[i]
-        if not isinstance(w, bytes):  # a future from an asynchronous compression
+        if hasattr(w, "result"):  # a future from an asynchronous compression
             w = self._windows[i] = w.result()
         return w
 
@@ -213,9 +213,10 @@ class GzipIndex:
     def from_bytes(cls, data: bytes, identity: dict | None = None) -> GzipIndex:
         """Parse a stored index; raise :class:`IndexFormatError` unless it is intact and
         (when ``identity`` is given) made for the same file."""
-        if len(data) < len(_MAGIC) + 10 or not data.startswith(_MAGIC):
+        if len(data) < len(_MAGIC) + 10 or not bytes(data[: len(_MAGIC)]) == _MAGIC:
             raise IndexFormatError("not a voxray gzip index")
-        body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+        # Windows stay views into ``data`` (no copies: an index can be tens of MB).
+        body, (crc,) = memoryview(data)[:-4], struct.unpack("<I", data[-4:])
         if zlib.crc32(body) != crc:
             raise IndexFormatError("checksum mismatch: the index file is damaged")
         pos = len(_MAGIC)
@@ -223,7 +224,7 @@ class GzipIndex:
         if version != _VERSION:
             raise IndexFormatError(f"index version {version}, expected {_VERSION}")
         pos += 6
-        head = json.loads(body[pos : pos + hlen])
+        head = json.loads(bytes(body[pos : pos + hlen]))
         pos += hlen
         if identity is not None and head["identity"] != identity:
             raise IndexFormatError(
@@ -236,7 +237,7 @@ class GzipIndex:
             pos += 8 * n
             inp = np.frombuffer(body, "<i8", n, pos)
             pos += 8 * n
-            bits = body[pos : pos + n]
+            bits = bytes(body[pos : pos + n])
             pos += n
             lengths = np.frombuffer(body, "<u4", n, pos)
             pos += 4 * n

@@ -20,15 +20,9 @@ from ..errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
 from ..layout import ArrayLayout
 from ..planning import AxisSel, normalize_index
 from ..sources import open_source
+from . import is_zarr
 
 __all__ = ["ZarrReader", "ZarrSpec", "is_zarr", "load_zarr", "open_group"]
-
-
-def is_zarr(path) -> bool:
-    p = os.fspath(path).rstrip("/")
-    if p.endswith(".zarr"):
-        return True
-    return "://" not in p and os.path.isfile(os.path.join(p, "zarr.json"))
 
 
 def _store(url: str, storage_options: dict | None, read_only: bool):
