@@ -22,6 +22,7 @@ raises :class:`~voxray.errors.TruncatedFileError`.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from ..errors import CorruptGzipError, TruncatedFileError
@@ -40,8 +41,10 @@ SPAN_READ = 64 * 2**20
 SCRATCH = 1 * 2**20
 #: Indexed reads are split at seek points into pieces of at least this many bytes.
 PIECE = 4 * 2**20
-#: Sources whose requests cost at least this much (remote ones) get estimated span reads.
+#: Sources whose requests cost at least this much (remote ones) get estimated span reads,
+#: and sequential passes over them keep this many reads in flight ahead of the inflate.
 TIGHT_COST = 256 * 1024
+READ_AHEAD = 3
 #: Bytes read from the end of a file to look for a trailer index.
 TRAILER_READ = 65536 + 64
 #: Sinks at least this large are prefaulted from another thread during the build pass.
@@ -78,6 +81,31 @@ class _Sink:
         self.addr = _zlib.address(mv)
 
 
+class _ReadAhead:
+    """One range read running on its own thread; ``result()`` waits for it."""
+
+    def __init__(self, raw: Source, start: int, n: int):
+        self.start, self.n = start, n
+        self._data: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(raw,), name="voxray-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, raw: Source) -> None:
+        try:
+            self._data = raw.read(self.start, self.n)
+        except BaseException as e:  # handed to the pass, which raises it
+            self._error = e
+
+    def result(self) -> bytes:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._data
+
+
 class _Pass:
     """One inflate pass: the compressed input window, the inflater and positions."""
 
@@ -107,6 +135,10 @@ class _Pass:
         self.eof = False
         self.new_member = True
         self._scratch: bytearray | None = None
+        # Long sequential passes over remote objects fetch the next input while
+        # this one inflates (a request's latency then hides behind the work).
+        self._read_ahead = read_size >= BUILD_READ and src.raw.request_cost >= TIGHT_COST
+        self._ahead: deque[_ReadAhead] = deque()
 
     @property
     def in_pos(self) -> int:
@@ -122,10 +154,26 @@ class _Pass:
         self._next_read = min(self.read_size, self._next_read * 4)
         if n <= 0:
             return have >= at_least
-        fresh = bytearray(have + n)
-        fresh[:have] = self.inbuf[self.ip :]
-        self.src.raw.readinto(start, memoryview(fresh)[have:])
+        ahead = self._ahead.popleft() if self._ahead else None
+        if ahead is not None and ahead.start == start and ahead.n >= at_least - have:
+            data = ahead.result()
+            n = len(data)
+            fresh = bytearray(have + n)
+            fresh[:have] = self.inbuf[self.ip :]
+            fresh[have:] = data
+        else:
+            fresh = bytearray(have + n)
+            fresh[:have] = self.inbuf[self.ip :]
+            self.src.raw.readinto(start, memoryview(fresh)[have:])
         self.src.stats.add(requests=1, bytes_read=n)
+        if ahead is not None and ahead.start != start:
+            self._ahead.clear()  # off the sequence (cannot happen in a forward pass)
+        if self._read_ahead and n >= self.read_size:
+            nxt = self._ahead[-1].start + self._ahead[-1].n if self._ahead else start + n
+            while len(self._ahead) < READ_AHEAD and nxt < self.in_end:
+                m = min(self.read_size, self.in_end - nxt)
+                self._ahead.append(_ReadAhead(self.src.raw, nxt, m))
+                nxt += m
         self.inbuf, self.in_base, self.ip = fresh, start - have, 0
         self.in_addr = _zlib.address(fresh)
         return len(fresh) >= at_least

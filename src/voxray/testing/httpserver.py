@@ -11,7 +11,8 @@ misbehaves on demand: ``fail_rate`` of requests get a 503 or, with
 ``drop_rate``, a dropped connection (closed before the response, or in the
 middle of the body); ``fail_always`` answers everything with 503;
 ``honour_range=False`` answers range requests with the whole file (as some
-servers do); ``deny`` names files that answer 403.
+servers do); ``deny`` names files that answer 403; ``latency`` delays every
+answer (seconds), like a distant server.
 
 With ``upstream="http://127.0.0.1:PORT"`` instead of a directory it is a
 fault-injecting proxy: requests that draw no fault are forwarded (an S3 API
@@ -26,6 +27,7 @@ import random
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -48,6 +50,7 @@ class RangeServer:
         drop_rate: float = 0.0,
         fail_always: bool = False,
         deny: tuple[str, ...] = (),
+        latency: float = 0.0,
         seed: int = 0,
     ):
         if (directory is None) == (upstream is None):
@@ -59,6 +62,7 @@ class RangeServer:
         self.drop_rate = drop_rate
         self.fail_always = fail_always
         self.deny = set(deny)
+        self.latency = latency
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests = 0
@@ -209,6 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bool) -> None:
         state = self.server_state
+        if state.latency:
+            time.sleep(state.latency)  # a round trip to a distant server
         if state.upstream is not None:
             fault = state._roll()
             if fault == "drop":
