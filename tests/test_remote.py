@@ -490,3 +490,56 @@ def test_flaky_s3_endpoint_still_yields_identical_data(fault, bucket, bold, fres
         assert proxy.faults > 0
         if fault == "fail_rate":  # (s3fs itself retries dropped connections)
             assert raw_source(img).stats.retries > 0
+
+
+def test_any_fsspec_url_memory_filesystem(corpus):
+    """Neither S3 nor HTTP: the generic path (cat_file / cat_ranges) of any fsspec URL."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    names = ["le-int16-4d.nii", "nibabel:example4d.nii.gz", "pair.img"]
+    for name in names:
+        path = corpus[name].path
+        for holder in nib.load(path).file_map.values():
+            with open(holder.filename, "rb") as f:
+                fs.pipe(f"/vx-test/{os.path.basename(holder.filename)}", f.read())
+    try:
+        for name in names:
+            img = vx.load(f"memory://vx-test/{os.path.basename(corpus[name].path)}")
+            assert_same_as_nibabel(img, corpus[name].path)
+            assert isinstance(raw_source(img), remote_mod.RemoteSource)
+    finally:
+        fs.rm("/vx-test", recursive=True)
+
+
+def test_file_urls_are_local_paths(corpus):
+    path = corpus["le-int16-4d.nii"].path
+    img = vx.load("file://" + path)
+    assert_same_as_nibabel(img, path)
+    assert not isinstance(raw_source(img), remote_mod.RemoteSource)
+
+
+def test_storage_option_flags_parse_json_values():
+    from voxray.cli import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "info",
+            "s3://b/k.nii",
+            "-o",
+            "anon=true",
+            "-o",
+            "endpoint_url=http://h:9000",
+            "-o",
+            'client_kwargs={"region_name": "eu-west-1"}',
+        ]
+    )
+    from voxray.cli.options import storage_options
+
+    assert storage_options(args) == {
+        "anon": True,
+        "endpoint_url": "http://h:9000",
+        "client_kwargs": {"region_name": "eu-west-1"},
+    }
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["info", "x.nii", "-o", "novalue"])
