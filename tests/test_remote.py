@@ -543,3 +543,13 @@ def test_storage_option_flags_parse_json_values():
     }
     with pytest.raises(SystemExit):
         build_parser().parse_args(["info", "x.nii", "-o", "novalue"])
+
+
+def test_open_dataarray_from_s3_matches_the_local_file(bucket, bold):
+    url = s3url(bucket, "bold/bold.nii.gz")
+    da = vx.open_dataarray(url, storage_options=bucket.options)
+    local = vx.open_dataarray(bold / "bold.nii.gz")
+    assert da.dims == ("i", "j", "k", "t")
+    np.testing.assert_array_equal(da.x.values, local.x.values)
+    part = da.isel(k=slice(20, 30)).mean("t").compute()
+    np.testing.assert_array_equal(part.values, local.isel(k=slice(20, 30)).mean("t").values)
