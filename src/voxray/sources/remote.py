@@ -100,7 +100,7 @@ def filesystem(protocol: str, options: tuple):
         import fsspec
 
         try:
-            fs = fsspec.filesystem(protocol, skip_instance_cache=True, **_thaw(options))
+            fs = fsspec.filesystem(protocol, skip_instance_cache=True, **thaw(options))
         except ImportError as e:
             raise RemoteError(
                 f"reading {protocol}:// URLs needs an fsspec backend that is not installed "
@@ -134,11 +134,14 @@ def freeze(value):
     return value
 
 
-def _thaw(value):
+def thaw(value):
+    """The storage options :func:`freeze` froze (``{}`` for none)."""
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "__dict__":
-        return {k: _thaw(v) for k, v in value[1]}
+        return {k: thaw(v) for k, v in value[1]}
     if isinstance(value, tuple) and len(value) == 2 and value[0] == "__seq__":
-        return [_thaw(v) for v in value[1]]
+        return [thaw(v) for v in value[1]]
+    if value == ():
+        return {}
     return value
 
 
@@ -275,7 +278,7 @@ class RemoteSpec:
 
     @property
     def options(self) -> dict:
-        return _thaw(self.storage_options) or {}
+        return thaw(self.storage_options) or {}
 
     @property
     def protocol(self) -> str:

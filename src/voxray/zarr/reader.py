@@ -10,7 +10,9 @@ and translation.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 from dataclasses import dataclass
 
@@ -56,7 +58,10 @@ class ZarrSpec:
 
     url: str
     array: str
-    storage_options: tuple = ()
+    storage_options: tuple = ()  # frozen (voxray.sources.remote.freeze)
+    #: A digest of the array's metadata when loaded: a store rewritten since (another
+    #: shape, dtype or codec) is a new spec, never served from a stale cached array.
+    identity: str = ""
 
     @property
     def name(self) -> str:
@@ -65,8 +70,10 @@ class ZarrSpec:
     def open(self):
         import zarr
 
+        from ..sources.remote import thaw
+
         return zarr.open_array(
-            _store(self.url, dict(self.storage_options), True), path=self.array, mode="r"
+            _store(self.url, thaw(self.storage_options), True), path=self.array, mode="r"
         )
 
 
@@ -232,7 +239,15 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
         1.0 if slope is None else slope,
         0.0 if inter is None else inter,
     )
-    spec = ZarrSpec(url, datasets[level]["path"], tuple(sorted((storage_options or {}).items())))
+    from ..sources.remote import freeze
+
+    meta = json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str)
+    spec = ZarrSpec(
+        url,
+        datasets[level]["path"],
+        freeze(storage_options or {}),
+        hashlib.sha256(meta.encode()).hexdigest()[:16],
+    )
     reader = ZarrReader(spec, layout, perm)
     proxy = ArrayProxy.from_reader(reader, chunks=chunks)
     nib_img = klass(proxy, affine, header)
