@@ -104,7 +104,7 @@ def filesystem(protocol: str, options: tuple):
         except ImportError as e:
             raise RemoteError(
                 f"reading {protocol}:// URLs needs an fsspec backend that is not installed "
-                f"({e}); for s3:// install voxray[cloud]"
+                f"({e}); voxray[cloud] installs what s3:// and https:// need"
             ) from None
         with _fs_lock:
             fs = _fs_cache.setdefault(key, fs)
