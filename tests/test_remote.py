@@ -553,3 +553,17 @@ def test_open_dataarray_from_s3_matches_the_local_file(bucket, bold):
     np.testing.assert_array_equal(da.x.values, local.x.values)
     part = da.isel(k=slice(20, 30)).mean("t").compute()
     np.testing.assert_array_equal(part.values, local.isel(k=slice(20, 30)).mean("t").values)
+
+
+def test_s3_ranges_carry_if_match(bucket, bold):
+    """An object replaced while a reader that already opened it is reading: refused (412)."""
+    key = "bold/replaced-mid-read.nii"
+    bucket.fs.put(str(bold / "bold.nii"), f"{bucket.name}/{key}")
+    clear_cache()
+    img = vx.load(s3url(bucket, key), storage_options=bucket.options)
+    np.asarray(img.dataobj[..., 0])  # the worker's source is open
+    data = bytearray((bold / "bold.nii").read_bytes())
+    data[-100:] = b"\x02" * 100
+    bucket.fs.pipe(f"{bucket.name}/{key}", bytes(data))
+    with pytest.raises(FileChangedError, match="412"):
+        np.asarray(img.dataobj[..., 1])
