@@ -49,9 +49,7 @@ def _files(img, data_spec, options) -> dict:
         name = holder.filename
         if not name:
             continue
-        if getattr(data_spec, "name", None) == name or (
-            kind == "image" and isinstance(data_spec, RemoteSpec)
-        ):
+        if getattr(data_spec, "name", None) == name:
             files[kind] = {"path": data_spec.name, "bytes": data_spec.size}
         elif is_url(name):
             files[kind] = {"path": name, "bytes": RemoteSpec.for_url(name, options).size}

@@ -73,36 +73,37 @@ def _remote_sidecar(spec) -> bytes | None:
         return None
 
 
-def find_index(spec):
-    """Where a stored index for this version of the file is (not yet validated), if any."""
-    if _remote(spec):
-        from ..errors import VoxrayError
-        from .remote import call
-
-        side = sidecar_path(spec)
-        try:
-            if call(side, lambda: spec.fs().exists(side)):
-                return side
-        except (VoxrayError, OSError):
-            pass
-        return cache_path(spec) if cache_path(spec).is_file() else None
-    for p in (sidecar_path(spec), cache_path(spec)):
-        if p.is_file():
-            return p
-    return None
-
-
-def load_index(spec) -> GzipIndex | None:
-    """A valid stored index for ``spec``, or None.
+def _places(spec) -> list[tuple[object, bool]]:
+    """Where an index may be, in the order looked at: ``(place, is_cache)``.
 
     A local file's sidecar wins over the cache. For a remote object the cache is
     looked at first: it costs no round trip, and an index valid for the object's
     ETag is as good as its sidecar's.
     """
     places = [(sidecar_path(spec), False), (cache_path(spec), True)]
-    if _remote(spec):
-        places.reverse()
-    for p, is_cache in places:
+    return places[::-1] if _remote(spec) else places
+
+
+def _exists(place, spec) -> bool:
+    if isinstance(place, str):  # a sidecar object
+        from ..errors import VoxrayError
+        from .remote import call
+
+        try:
+            return bool(call(place, lambda: spec.fs().exists(place)))
+        except (VoxrayError, OSError):
+            return False
+    return place.is_file()
+
+
+def find_index(spec):
+    """Where a stored index for this version of the file is (not yet validated), if any."""
+    return next((p for p, _ in _places(spec) if _exists(p, spec)), None)
+
+
+def load_index(spec) -> GzipIndex | None:
+    """A valid stored index for ``spec``, or None (looked for in :func:`_places` order)."""
+    for p, is_cache in _places(spec):
         if isinstance(p, str):  # a remote sidecar object
             data = _remote_sidecar(spec)
             if data is None:

@@ -155,19 +155,18 @@ class _Pass:
         if n <= 0:
             return have >= at_least
         ahead = self._ahead.popleft() if self._ahead else None
-        if ahead is not None and ahead.start == start and ahead.n >= at_least - have:
-            data = ahead.result()
-            n = len(data)
-            fresh = bytearray(have + n)
-            fresh[:have] = self.inbuf[self.ip :]
-            fresh[have:] = data
+        if ahead is not None and (ahead.start != start or ahead.n < at_least - have):
+            self._ahead.clear()  # off the sequence (cannot happen in a forward pass)
+            ahead = None
+        if ahead is not None:
+            n = ahead.n
+        fresh = bytearray(have + n)
+        fresh[:have] = self.inbuf[self.ip :]
+        if ahead is not None:
+            fresh[have:] = ahead.result()
         else:
-            fresh = bytearray(have + n)
-            fresh[:have] = self.inbuf[self.ip :]
             self.src.raw.readinto(start, memoryview(fresh)[have:])
         self.src.stats.add(requests=1, bytes_read=n)
-        if ahead is not None and ahead.start != start:
-            self._ahead.clear()  # off the sequence (cannot happen in a forward pass)
         if self._read_ahead and n >= self.read_size:
             nxt = self._ahead[-1].start + self._ahead[-1].n if self._ahead else start + n
             while len(self._ahead) < READ_AHEAD and nxt < self.in_end:

@@ -24,6 +24,7 @@ each process builds its filesystem once (:func:`filesystem`).
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -119,10 +120,8 @@ def _reset_after_fork() -> None:
     _fs_lock = threading.Lock()
 
 
-import os as _os  # noqa: E402
-
-if hasattr(_os, "register_at_fork"):
-    _os.register_at_fork(after_in_child=_reset_after_fork)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def freeze(value):
@@ -278,7 +277,7 @@ class RemoteSpec:
 
     @property
     def options(self) -> dict:
-        return thaw(self.storage_options) or {}
+        return thaw(self.storage_options)
 
     @property
     def protocol(self) -> str:
@@ -373,19 +372,12 @@ async def _s3_range(fs, url: str, start: int, stop: int, etag: str | None):
         resp["Body"].close()
 
 
-async def _s3_ranges(fs, url, ranges, etag):
+async def _each(get, fs, url, ranges, *args):
+    """``get`` for every range, concurrently: bytes or the exception, in order."""
     import asyncio
 
     return await asyncio.gather(
-        *(_s3_range(fs, url, a, b, etag) for a, b in ranges), return_exceptions=True
-    )
-
-
-async def _http_ranges(fs, url, ranges, size, etag):
-    import asyncio
-
-    return await asyncio.gather(
-        *(_http_range(fs, url, a, b, size, etag) for a, b in ranges), return_exceptions=True
+        *(get(fs, url, a, b, *args) for a, b in ranges), return_exceptions=True
     )
 
 
@@ -395,7 +387,7 @@ class RemoteSource(Source):
     #: A request costs a round trip: the planner and coalescing read through smaller gaps.
     request_cost = 512 * 1024
 
-    def __init__(self, spec: RemoteSpec, check_identity: bool = True):
+    def __init__(self, spec: RemoteSpec):
         super().__init__()
         self.spec = spec
         self.name = spec.url
@@ -409,7 +401,7 @@ class RemoteSource(Source):
         try:
             _fresh.remove(spec)  # looked up a moment ago, by this process
         except KeyError:
-            if check_identity and spec.etag is not None:
+            if spec.etag is not None:
                 info = call(spec.url, lambda: self.fs.info(spec.url))
                 now = (int(info["size"]), _etag(info))
                 if now != (spec.size, spec.etag):
@@ -429,7 +421,8 @@ class RemoteSource(Source):
 
             return sync(
                 self.fs.loop,
-                _http_ranges,
+                _each,
+                _http_range,
                 self.fs,
                 self.name,
                 ranges,
@@ -439,7 +432,7 @@ class RemoteSource(Source):
         if self._s3:
             from fsspec.asyn import sync
 
-            return sync(self.fs.loop, _s3_ranges, self.fs, self.name, ranges, self.spec.etag)
+            return sync(self.fs.loop, _each, _s3_range, self.fs, self.name, ranges, self.spec.etag)
         if len(ranges) == 1:
             a, b = ranges[0]
             try:
