@@ -294,7 +294,7 @@ def test_s3_write_validate_read_and_convert_back(corpus, s3, tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_remote_store_does_not_open_and_a_rerun_finishes(corpus, s3, monkeypatch):
-    from voxray.zarr import ome
+    from voxray.formats.zarr import ome
 
     src = corpus["le-int16-4d.nii"].path
     url = f"s3://{s3.bucket}/cut.nii.zarr"

@@ -1,7 +1,8 @@
 """voxray: out-of-core chunked arrays for neuroimaging.
 
-Open NIfTI-1/2, NIfTI pairs and Analyze images lazily, as dask graphs over
-chunked byte-range reads, with nibabel's image API kept::
+Open NIfTI-1/2, NIfTI pairs, Analyze images and NIfTI-Zarr stores lazily, as
+dask graphs over chunked byte-range reads. The images are nibabel's classes
+(``vx.load`` returns a ``voxray.Nifti1Image``, which is a ``nibabel.Nifti1Image``)::
 
     import voxray as vx
     img = vx.load("bold.nii.gz")          # header only
@@ -23,42 +24,39 @@ from .errors import (
     UnsupportedDataTypeError,
     VoxrayError,
 )
-from .image import Image, aff2axcodes, as_closest_canonical, load
+from .formats.nifti import (
+    AnalyzeImage,
+    Nifti1Image,
+    Nifti1Pair,
+    Nifti2Image,
+    Nifti2Pair,
+    Spm2AnalyzeImage,
+    Spm99AnalyzeImage,
+)
+from .image import Image, aff2axcodes, as_closest_canonical
+from .open import load, save, to_zarr
 from .proxy import ArrayProxy, DaskProxy
 
 __version__ = "0.1.0"
 
-
-def save(img, filename, **kwargs) -> None:
-    """Write an Image, DataArray or nibabel image out of core; the format comes from the
-    suffix: .nii, .nii.gz, .hdr/.img (:func:`voxray.writers.save`) or .nii.zarr / .zarr
-    (:func:`voxray.to_zarr`)."""
-    if str(filename).rstrip("/").endswith(".zarr"):
-        to_zarr(img, filename, **kwargs)
-        return
-    from .writers import save as _save
-
-    _save(img, filename, **kwargs)
-
-
-def to_zarr(img_or_path, store, **kwargs) -> str:
-    """Write an image (or image file) as OME-Zarr 0.5 / NIfTI-Zarr, out of core, with a
-    pyramid; see :func:`voxray.zarr.to_zarr`."""
-    from .zarr import to_zarr as _to_zarr
-
-    return _to_zarr(img_or_path, store, **kwargs)
+_LAZY = ("open_dataarray", "to_dataarray")
 
 
 def __getattr__(name: str):
     # xarray is imported only when its part of the API is used.
-    if name in ("open_dataarray", "to_dataarray"):
+    if name in _LAZY:
         from . import xarray as _vx_xarray
 
         return getattr(_vx_xarray, name)
     raise AttributeError(f"module 'voxray' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
+    "AnalyzeImage",
     "ArrayProxy",
     "CorruptGzipError",
     "DaskProxy",
@@ -67,15 +65,22 @@ __all__ = [
     "ImageFileError",
     "ImageNotFoundError",
     "InvalidHeaderError",
+    "Nifti1Image",
+    "Nifti1Pair",
+    "Nifti2Image",
+    "Nifti2Pair",
     "NotAnImageError",
     "TruncatedFileError",
     "UnsupportedDataTypeError",
+    "Spm2AnalyzeImage",
+    "Spm99AnalyzeImage",
     "VoxrayError",
     "__version__",
     "aff2axcodes",
     "as_closest_canonical",
     "load",
     "open_dataarray",
+    "to_dataarray",
     "save",
     "to_zarr",
 ]

@@ -20,10 +20,9 @@ import os
 
 import numpy as np
 
-from .layout import ArrayLayout, local_spec
 from .planning import View
-from .reader import Reader
-from .sources import FileObjSpec
+from .reader import ArrayLayout, Reader
+from .sources import FileObjSpec, local_spec
 
 __all__ = ["ArrayProxy", "DaskProxy", "is_dask_array"]
 

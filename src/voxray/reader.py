@@ -1,27 +1,124 @@
-"""Reads basic selections of one stored array: plan, read, view, scale.
+"""The base reader every format uses: plan -> read -> view -> scale.
 
-A :class:`Reader` holds only plain values (a source spec and an
-:class:`~voxray.layout.ArrayLayout`), so it pickles small and is what dask
-graph tasks carry; the source behind the spec is opened once per process.
+An :class:`ArrayLayout` says how an array's values sit in a source (shape,
+dtype, offset, scaling, order) as plain values. A reader pairs one with a
+source spec and answers basic selections with scaled values, exactly what
+nibabel's proxies return; :class:`BaseReader` does the indexing (basic and
+advanced), the scaling and the deterministic dask token, and a format's
+reader supplies only :meth:`BaseReader.read_raw`. Readers hold plain values,
+so they pickle small and are what dask graph tasks carry; the source behind a
+spec is opened once per process.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
+from nibabel.volumeutils import apply_read_scaling
 
-from .layout import ArrayLayout
+from .errors import InvalidHeaderError
 from .planning import AxisSel, assemble, normalize_index, plan_read
 from .sources import open_source
 
-__all__ = ["Reader"]
+__all__ = ["ArrayLayout", "BaseReader", "Reader", "scale"]
+
+
+def scale(raw: np.ndarray, slope, inter, dtype=None) -> np.ndarray:
+    """Apply ``raw * slope + inter`` exactly as nibabel's ``ArrayProxy`` does.
+
+    The result dtype depends only on ``raw.dtype``, the slope and intercept
+    (and their types) and ``dtype``, never on the values, so chunks scale to
+    the same dtype as the whole array would.
+    """
+    scl_slope = np.asanyarray(slope)
+    scl_inter = np.asanyarray(inter)
+    use_dtype = scl_slope.dtype if dtype is None else dtype
+    if np.can_cast(scl_slope, use_dtype):
+        scl_slope = scl_slope.astype(use_dtype)
+    if np.can_cast(scl_inter, use_dtype):
+        scl_inter = scl_inter.astype(use_dtype)
+    scaled = apply_read_scaling(raw, scl_slope, scl_inter)
+    if dtype is not None:
+        scaled = scaled.astype(np.promote_types(scaled.dtype, dtype), copy=False)
+        scaled = scaled.astype(dtype, copy=False)
+    return scaled
 
 
 @dataclass(frozen=True)
-class Reader:
-    """Basic-index reads of the array ``layout`` describes, in the file ``source`` names.
+class ArrayLayout:
+    """Where and how an array is stored: everything a read needs, as plain values.
 
+    ``slope`` and ``inter`` keep the types nibabel's header gives (a Python
+    float for NIfTI, ``np.float32`` for SPM Analyze): they decide the scaled dtype.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int = 0
+    slope: object = 1.0
+    inter: object = 0.0
+    order: str = "F"
+    _scaled: np.dtype = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        object.__setattr__(self, "dtype", np.dtype(self.dtype))
+        object.__setattr__(self, "offset", int(self.offset))
+        if any(n < 0 for n in self.shape):
+            raise InvalidHeaderError(f"negative dimension in shape {self.shape!r}")
+
+    @classmethod
+    def from_header(cls, header) -> ArrayLayout:
+        """The layout nibabel's ``ArrayProxy(file, header)`` would read."""
+        slope, inter = header.get_slope_inter()
+        return cls(
+            header.get_data_shape(),
+            header.get_data_dtype(),
+            header.get_data_offset(),
+            1.0 if slope is None else slope,
+            0.0 if inter is None else inter,
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def is_scaled(self) -> bool:
+        return bool((self.slope, self.inter) != (1, 0))
+
+    def scaled_dtype(self, dtype=None) -> np.dtype:
+        """dtype of the scaled array (what ``np.asarray(proxy, dtype)`` returns)."""
+        if dtype is None and self._scaled is not None:
+            return self._scaled
+        out = scale(np.zeros(1, self.dtype), self.slope, self.inter, dtype).dtype
+        if dtype is None:
+            object.__setattr__(self, "_scaled", out)
+        return out
+
+    def scale(self, raw: np.ndarray, dtype=None) -> np.ndarray:
+        return scale(raw, self.slope, self.inter, dtype)
+
+    def __getstate__(self):
+        return {
+            k: getattr(self, k) for k in ("shape", "dtype", "offset", "slope", "inter", "order")
+        }
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_scaled", None)
+
+
+
+
+class BaseReader:
+    """Scaled basic (and advanced) selections of one stored array.
+
+    Subclasses are frozen dataclasses with ``source`` and ``layout`` fields (plus
+    whatever plain values they need) and implement :meth:`read_raw`.
     ``reader[key]`` returns scaled values (what nibabel's proxy returns), so a
     reader can back ``dask.array.from_array`` directly.
     """
@@ -46,25 +143,19 @@ class Reader:
     def name(self) -> str:
         return self.source.name
 
-    def with_layout(self, layout: ArrayLayout) -> Reader:
-        """The same file read with another layout (e.g. unscaled, or reshaped)."""
-        return Reader(self.source, layout)
+    def with_layout(self, layout: ArrayLayout) -> BaseReader:
+        """The same array read with another layout (e.g. unscaled, or reshaped)."""
+        from dataclasses import replace
+
+        return replace(self, layout=layout)
 
     def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
-        """The unscaled on-disk values of one selection per axis (integer axes dropped)."""
-        lay = self.layout
-        src = open_source(self.source)
-        plan = plan_read(lay.shape, lay.dtype.itemsize, sel, src.request_cost)
-        buf = np.empty(plan.nbytes, np.uint8)
-        if plan.nbytes:
-            src.read_many(
-                [(lay.offset + int(f), buf[int(b) : int(b) + int(n)]) for f, n, b in plan.ranges]
-            )
-        return assemble(plan, buf, lay.dtype)
+        """The unscaled stored values of one selection per axis (integer axes dropped)."""
+        raise NotImplementedError
 
     def __getitem__(self, key) -> np.ndarray:
-        """Scaled values of ``key``: basic indices are planned into byte ranges; advanced
-        ones (lists, arrays, as dask may pass) read their bounding box, then index it."""
+        """Scaled values of ``key``: basic indices are read directly; advanced ones
+        (lists, arrays, as dask may pass) read their bounding box, then index it."""
         keys = key if isinstance(key, tuple) else (key,)
         if any(isinstance(k, list | np.ndarray) and np.ndim(k) > 0 for k in keys):
             box, post = _split_advanced(keys, self.layout.shape)
@@ -77,17 +168,40 @@ class Reader:
             ]
         return self.layout.scale(arr)
 
+    def _token_extra(self) -> tuple:
+        return ()
+
     def __dask_tokenize__(self):
         lay = self.layout
         return (
-            "voxray.Reader",
+            f"voxray.{type(self).__name__}",
             self.source,
             lay.shape,
             lay.dtype.str,
             lay.offset,
             repr(lay.slope),
             repr(lay.inter),
+            *self._token_extra(),
         )
+
+
+@dataclass(frozen=True)
+class Reader(BaseReader):
+    """Reads the bytes ``layout`` describes from the file (or stream) ``source`` names."""
+
+    source: object
+    layout: ArrayLayout
+
+    def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
+        lay = self.layout
+        src = open_source(self.source)
+        plan = plan_read(lay.shape, lay.dtype.itemsize, sel, src.request_cost)
+        buf = np.empty(plan.nbytes, np.uint8)
+        if plan.nbytes:
+            src.read_many(
+                [(lay.offset + int(f), buf[int(b) : int(b) + int(n)]) for f, n, b in plan.ranges]
+            )
+        return assemble(plan, buf, lay.dtype)
 
 
 def _split_advanced(keys: tuple, shape: tuple[int, ...]) -> tuple[tuple, tuple]:

@@ -27,15 +27,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..image import load
-    from ..writers import DEFAULT_COMPRESSLEVEL, save
+    from ..open import load, save, to_zarr
+    from ..writers import DEFAULT_COMPRESSLEVEL
 
     options = storage_options(args)  # for URLs: SRC, and a Zarr DST
     img = load(args.src, storage_options=options)
     show = not args.quiet and sys.stderr.isatty()
     if args.dst.rstrip("/").endswith(".zarr"):
-        from ..zarr import to_zarr
-
         if args.dtype:
             raise SystemExit("voxray convert: --dtype is for NIfTI outputs")
         to_zarr(img, args.dst, overwrite=args.overwrite, progress=show, storage_options=options)

@@ -9,16 +9,6 @@ from .options import add_storage_options, storage_options
 __all__ = ["add_parser", "build", "run"]
 
 
-def terminal_width(default: int = 80) -> int:
-    """Columns of the terminal on stderr (a terminal reporting 0 columns gets ``default``)."""
-    import os
-
-    try:
-        return os.get_terminal_size(2).columns or default
-    except OSError:
-        return default
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "index",
@@ -50,8 +40,7 @@ def build(
 ):
     """Index one file; return ``(index, where it was stored)``."""
     from ..errors import NotAnImageError
-    from ..layout import local_spec, remote_locator
-    from ..sources import GzipSource, LocalFileSource
+    from ..sources import GzipSource, LocalFileSource, local_spec, remote_locator
     from ..sources.gzcache import find_index, load_index, sidecar_path, store_index
     from ..sources.remote import RemoteSource, is_url
 
@@ -73,6 +62,8 @@ def build(
     if progress:
         from tqdm import tqdm
 
+        from ..writers import pipeline
+
         bar = tqdm(
             total=spec.size,
             unit="B",
@@ -80,7 +71,7 @@ def build(
             unit_divisor=1024,
             desc=f"indexing {spec.name.rsplit('/', 1)[-1]}",
             leave=False,
-            ncols=terminal_width(),
+            ncols=pipeline.terminal_width(),
         )
     done = 0
 

@@ -60,7 +60,7 @@ def _files(img, data_spec, options) -> dict:
 
 def describe(path: str, storage_options: dict | None = None) -> dict:
     """Everything ``voxray info`` reports about an image, as plain values."""
-    from ..image import load
+    from ..open import load
     from ..planning import default_chunks, expand_chunks
     from ..sources.remote import is_url
 

@@ -13,7 +13,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .base import Source, SourceStats, io_pool, io_workers
+from ..errors import NotAnImageError
+from .base import Source, SourceStats, io_pool, io_workers, is_url
 from .fileobj import FileObjSource
 from .gzindex import DEFAULT_SPACING, GzipIndex
 from .gzip import GzipSource, flush_index_writes
@@ -34,6 +35,9 @@ __all__ = [
     "flush_index_writes",
     "io_pool",
     "io_workers",
+    "is_url",
+    "local_spec",
+    "remote_locator",
     "open_source",
 ]
 
@@ -120,3 +124,32 @@ def _reset_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def local_spec(path: str) -> LocalSpec:
+    """Spec of a local file, with its compression found from its magic bytes."""
+    spec = LocalSpec.for_path(path)
+    head = open_source(spec).read(0, min(4, spec.size))
+    if head[:2] == b"\x1f\x8b":
+        return LocalSpec(spec.path, spec.size, spec.mtime_ns, "gzip")
+    if head[:3] == b"BZh" or head[:4] == b"\x28\xb5\x2f\xfd":
+        kind = "bzip2" if head[:3] == b"BZh" else "zstd"
+        raise NotAnImageError(
+            f"{path!r} is {kind}-compressed; voxray reads uncompressed and gzip-compressed "
+            f"images (recompress it with gzip, or decompress it)"
+        )
+    return spec
+
+
+def remote_locator(storage_options: dict | None = None):
+    """``locate`` for fsspec URLs: the object's spec (size, ETag), gzip by its suffix."""
+
+    def locate(name: str):
+        from .remote import RemoteSpec
+
+        compression = "gzip" if name.lower().endswith(".gz") else None
+        return RemoteSpec.for_url(name, storage_options, compression)
+
+    return locate
+
+

@@ -173,3 +173,10 @@ def _reset_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def is_url(path) -> bool:
+    """Whether ``path`` is a URL voxray reads remotely (``file://`` is local): the one
+    URL predicate every layer uses."""
+    path = str(path)
+    return "://" in path and not path.startswith("file://")

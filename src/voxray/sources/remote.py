@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import FileChangedError, ImageNotFoundError, TruncatedFileError, VoxrayError
-from .base import Source
+from .base import Source, is_url
 
 __all__ = [
     "AccessDeniedError",
@@ -76,12 +76,6 @@ class AccessDeniedError(RemoteError, PermissionError):
 
 class RangeNotSupportedError(RemoteError):
     """The server answers range requests with the whole object, which is too large."""
-
-
-def is_url(path) -> bool:
-    """Whether ``path`` is a URL voxray reads remotely (``file://`` is local)."""
-    path = str(path)
-    return "://" in path and not path.startswith("file://")
 
 
 _fs_cache: dict = {}

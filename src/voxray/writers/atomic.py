@@ -11,7 +11,7 @@ import contextlib
 import os
 import secrets
 
-__all__ = ["AtomicFile", "temp_name"]
+__all__ = ["AtomicFile", "StreamTarget", "temp_name"]
 
 
 def temp_name(path: str) -> str:
@@ -81,3 +81,29 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
+
+
+class StreamTarget:
+    """An open file object as a write target (nibabel's ``FileHolder(fileobj=...)``):
+    written in order from its current position; ``commit``/``abort`` leave it open."""
+
+    path = None
+
+    def __init__(self, fileobj):
+        self.fileobj = fileobj
+
+    def write(self, data) -> int:
+        mv = memoryview(data).cast("B")
+        self.fileobj.write(mv)
+        return mv.nbytes
+
+    def sync(self) -> None:
+        flush = getattr(self.fileobj, "flush", None)
+        if flush is not None:
+            flush()
+
+    def commit(self) -> None:
+        self.sync()
+
+    def abort(self) -> None:
+        pass

@@ -11,7 +11,7 @@ import os
 import xarray as xr
 
 from .accessor import VoxrayAccessor, reorient
-from .build import DIMS, affine_of, build_dataarray
+from .build import DIMS, affine_of, build_dataarray, to_dataarray
 from .index import AffineIndex, AffineMismatchError, AxisIndex
 from .transform import AffineTransform
 
@@ -31,11 +31,6 @@ __all__ = [
 
 
 _SLABS = object()
-
-
-def to_dataarray(img, name: str | None = None) -> xr.DataArray:
-    """The image as a dask-backed DataArray (lazy, in the image's chunks)."""
-    return build_dataarray(img, img.to_dask(), name=name)
 
 
 def open_dataarray(path, chunks=_SLABS, **kwargs) -> xr.DataArray:

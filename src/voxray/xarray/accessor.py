@@ -136,13 +136,13 @@ class VoxrayAccessor:
     def to_nifti(self, path, **kwargs) -> None:
         """Write the DataArray to NIfTI out of core (see :func:`voxray.save`); values are
         encoded back with the on-disk dtype and scaling its encoding still names."""
-        from ..writers import save
+        from ..open import save
 
         save(self._da, path, **kwargs)
 
     def to_zarr(self, store, **kwargs) -> str:
         """Write the DataArray as OME-Zarr 0.5 / NIfTI-Zarr (see :func:`voxray.to_zarr`)."""
-        from ..zarr import to_zarr
+        from ..open import to_zarr
 
         return to_zarr(self._da, store, **kwargs)
 

@@ -83,7 +83,7 @@ class VoxrayBackendEntrypoint(BackendEntrypoint):
     ):
         import xarray as xr
 
-        from ..image import load
+        from ..open import load
         from ..proxy import ArrayProxy
         from .build import build_dataarray
 

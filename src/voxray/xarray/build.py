@@ -180,6 +180,11 @@ def build_dataarray(img, data, name: str | None = None) -> xr.DataArray:
     return da
 
 
+def to_dataarray(img, name: str | None = None) -> xr.DataArray:
+    """The image as a dask-backed DataArray (lazy, in the image's chunks)."""
+    return build_dataarray(img, img.to_dask(), name=name)
+
+
 def affine_of(da: xr.DataArray) -> np.ndarray:
     """The 4x4 voxel (i, j, k) to world (x, y, z) affine of a DataArray, from its indexes."""
     affine = np.eye(4)

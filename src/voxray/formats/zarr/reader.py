@@ -18,19 +18,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
-from ..layout import ArrayLayout
-from ..planning import AxisSel, normalize_index
-from ..sources import open_source
-from . import is_zarr
+from ...errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
+from ...image import Provenance, class_for_nibabel
+from ...planning import AxisSel
+from ...proxy import ArrayProxy
+from ...reader import ArrayLayout, BaseReader
+from ...sources import is_url, open_source
 
-__all__ = ["ZarrReader", "ZarrSpec", "is_zarr", "load_zarr", "open_group"]
+__all__ = ["ZarrReader", "ZarrSpec", "load_zarr", "open_group", "store"]
 
 
-def _store(url: str, storage_options: dict | None, read_only: bool):
+def store(url: str, storage_options: dict | None, read_only: bool):
+    """The zarr store of a local path or fsspec URL."""
     import zarr.storage
 
-    if "://" in url and not url.startswith("file://"):
+    if is_url(url):
         return zarr.storage.FsspecStore.from_url(
             url, storage_options=dict(storage_options or {}), read_only=read_only
         )
@@ -41,7 +43,7 @@ def open_group(url: str, storage_options: dict | None = None, mode: str = "r"):
     import zarr
 
     try:
-        return zarr.open_group(_store(url, storage_options, mode == "r"), mode=mode)
+        return zarr.open_group(store(url, storage_options, mode == "r"), mode=mode)
     except (FileNotFoundError, KeyError) as e:
         raise ImageNotFoundError(f"{url!r} is not a Zarr group ({e})") from None
     except Exception as e:
@@ -70,39 +72,20 @@ class ZarrSpec:
     def open(self):
         import zarr
 
-        from ..sources.remote import thaw
+        from ...sources.remote import thaw
 
         return zarr.open_array(
-            _store(self.url, thaw(self.storage_options), True), path=self.array, mode="r"
+            store(self.url, thaw(self.storage_options), True), path=self.array, mode="r"
         )
 
 
 @dataclass(frozen=True)
-class ZarrReader:
+class ZarrReader(BaseReader):
     """Reads NIfTI-order selections of a Zarr array stored in ``perm`` (Zarr) order."""
 
     source: ZarrSpec
     layout: ArrayLayout
     perm: tuple[int, ...]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.layout.shape
-
-    @property
-    def ndim(self) -> int:
-        return len(self.layout.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.layout.scaled_dtype()
-
-    @property
-    def name(self) -> str:
-        return self.source.name
-
-    def with_layout(self, layout: ArrayLayout) -> ZarrReader:
-        return ZarrReader(self.source, layout, self.perm)
 
     def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
         arr = open_source(self.source)
@@ -125,26 +108,8 @@ class ZarrReader:
         data = data[index]
         return data.astype(self.layout.dtype, copy=False)
 
-    def __getitem__(self, key) -> np.ndarray:
-        sel = normalize_index(key, self.layout.shape)
-        arr = self.read_raw(tuple(s for s in sel if s is not None))
-        if any(s is None for s in sel):
-            arr = arr[
-                tuple(None if s is None else slice(None) for s in sel if s is None or not s.drop)
-            ]
-        return self.layout.scale(arr)
-
-    def __dask_tokenize__(self):
-        lay = self.layout
-        return (
-            "voxray.ZarrReader",
-            self.source,
-            lay.shape,
-            lay.dtype.str,
-            repr(lay.slope),
-            repr(lay.inter),
-            self.perm,
-        )
+    def _token_extra(self) -> tuple:
+        return (self.perm,)
 
 
 def _header_from_bytes(raw: bytes, where: str):
@@ -189,9 +154,6 @@ def _spatial_matrix(names, scale, translation) -> np.ndarray:
 def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="auto"):
     """A lazy voxray Image of pyramid ``level`` of a NIfTI-Zarr / OME-Zarr store."""
     import nibabel as nib
-
-    from ..image import Image
-    from ..proxy import ArrayProxy
 
     url = os.fspath(url)
     group = open_group(url, storage_options)
@@ -239,7 +201,7 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
         1.0 if slope is None else slope,
         0.0 if inter is None else inter,
     )
-    from ..sources.remote import freeze
+    from ...sources.remote import freeze
 
     meta = json.dumps(arr.metadata.to_dict(), sort_keys=True, default=str)
     spec = ZarrSpec(
@@ -250,9 +212,12 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
     )
     reader = ZarrReader(spec, layout, perm)
     proxy = ArrayProxy.from_reader(reader, chunks=chunks)
-    nib_img = klass(proxy, affine, header)
-    img = Image._wrap(nib_img, chunks)
-    if level == 0 and source_header is not None:
-        img._source_header = source_header
-    img._zarr_source = (url, datasets[level]["path"])
+    img = class_for_nibabel(klass)(proxy, affine, header)
+    img._provenance = Provenance(
+        files=frozenset([url]),
+        header=source_header if level == 0 else None,
+        format="zarr",
+        chunks=chunks,
+        store=(url, datasets[level]["path"]),
+    )
     return img

@@ -1,7 +1,7 @@
 """NIfTI to Zarr: OME-Zarr 0.5 that is also NIfTI-Zarr, streamed, with a pyramid.
 
-The data written is exactly what a ``.nii`` would hold (:mod:`voxray.writers.nifti`
-plans it: stored integers and scaling kept for unchanged data, nibabel's rules
+The data written is exactly what a ``.nii`` would hold (:func:`voxray.formats.nifti.write.
+plan_nifti` plans it: stored integers and scaling kept for unchanged data, nibabel's rules
 otherwise), transposed to Zarr's ``(t, c, z, y, x)`` order; the ``nifti`` array
 holds the same header, extensions included. Levels after the first are computed
 from the previous level as stored, block by block (:mod:`.pyramid`), until the
@@ -24,7 +24,11 @@ import shutil
 
 import numpy as np
 
-from ..errors import VoxrayError
+from ...errors import VoxrayError
+from ...sources import is_url
+from ...writers import pipeline
+from ...writers.values import as_image
+from ..nifti.write import output_class, plan_nifti
 from . import ome, pyramid
 
 __all__ = ["default_chunks", "to_zarr"]
@@ -183,10 +187,6 @@ def _reduce_region(previous, array, region, spatial, method, dtype, step) -> int
     return _write_region(out, array, region)
 
 
-def _local(url: str) -> bool:
-    return "://" not in url or url.startswith("file://")
-
-
 def _exists_complete(url: str, storage_options) -> bool:
     from .reader import open_group
 
@@ -245,36 +245,31 @@ def to_zarr(
     import dask.array as da
     import zarr
 
-    from ..image import load
-    from ..writers.nifti import (
-        _as_image,
-        _client,
-        _dask_data,
-        _pipeline,
-        _plan,
-        _progress_bar,
-        _threads,
-    )
-
     url = os.fspath(store)
     if isinstance(img_or_path, str | os.PathLike):
-        img_or_path = load(img_or_path)
-    img, cf = _as_image(img_or_path)
+        from ..nifti import NIFTI
+
+        img_or_path = NIFTI.open(os.fspath(img_or_path))
+    img, cf = as_image(img_or_path)
     if _exists_complete(url, storage_options) and not overwrite:
-        raise VoxrayError(f"{url!r} already exists; pass overwrite=True to replace it")
-    source = getattr(img, "_zarr_source", None)
+        raise VoxrayError(
+            f"{url!r} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
+    source = img.provenance.store
     if source is not None and os.path.abspath(source[0]) == os.path.abspath(url):
         raise VoxrayError(f"refusing to overwrite {url!r}: the image reads its data from it")
 
-    plan = _plan(img, "image.nii", None, cf)  # what a .nii would hold: header and values
+    # What a .nii would hold: the header and the stored values.
+    plan = plan_nifti(img, output_class(img.nibabel_class, "image.nii")[0], None, cf, name=url)
+    values = plan.values
     header = plan.header
-    client = _client()
-    data = _dask_data(plan)
+    client = pipeline.client()
+    data = values.to_dask()
     ndim = data.ndim
     perm = ome.nifti_to_zarr_perm(ndim)
     axes = ome.AXES[ndim]
     zdata = data.transpose(perm)
-    dtype = np.dtype(plan.out_dtype).newbyteorder("=")
+    dtype = np.dtype(values.out_dtype).newbyteorder("=")
     if zdata.dtype != dtype:
         zdata = zdata.astype(dtype)
     spatial = tuple(a for a, name in enumerate(axes) if name in "xyz")
@@ -287,7 +282,7 @@ def to_zarr(
     if not len(header.extensions):
         nifti_bytes = nifti_bytes[:hsize]
 
-    local = _local(url)
+    local = not is_url(url)
     final = os.path.abspath(url.removeprefix("file://")) if local else url
     target = (
         os.path.join(os.path.dirname(final), f".{os.path.basename(final)}.voxray-partial")
@@ -300,15 +295,17 @@ def to_zarr(
         fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
         if fs.exists(path):
             fs.rm(path, recursive=True)
-    from .reader import _store
+    from .reader import store as zarr_store
 
-    zstore = _store(target, storage_options, read_only=False)
+    zstore = zarr_store(target, storage_options, read_only=False)
     total = sum(math.prod(s) * dtype.itemsize for s in shapes)
-    bar = _progress_bar(total, final, progress)
+    bar = pipeline.progress_bar(total, final, progress)
     try:
         root = zarr.open_group(zstore, mode="a")
         if "ome" in root.attrs:  # a remote rerun over a complete store, overwrite=False
-            raise VoxrayError(f"{url!r} already exists; pass overwrite=True to replace it")
+            raise VoxrayError(
+                f"{url!r} already exists; pass overwrite=True (--overwrite) to replace it"
+            )
         nifti = root.create_array(
             "nifti",
             shape=(len(nifti_bytes),),
@@ -363,12 +360,12 @@ def to_zarr(
                 )
                 zstep = max(1, prev_grid[min(spatial)] // 2)
             update = (lambda n: bar.update(n)) if bar else (lambda n: None)
-            if client is None and (level > 0 or plan.proxy is not None):
+            if client is None and (level > 0 or values.kind == "raw"):
                 # No cluster: jobs read exactly their region (from the file, or from the
                 # level below as stored), with no dask graph to recompute shared inputs.
                 if level == 0:
                     jobs = [
-                        functools.partial(_copy_region, plan.proxy, perm, dtype, arr, r)
+                        functools.partial(_copy_region, values.proxy, perm, dtype, arr, r)
                         for r in regions
                     ]
                 else:
@@ -378,7 +375,7 @@ def to_zarr(
                         )
                         for r in regions
                     ]
-                _pipeline(jobs, update, _threads())
+                pipeline.pipeline(jobs, update, pipeline.threads())
             else:
                 import dask
 
@@ -430,7 +427,9 @@ def _replace_dir(partial: str, final: str, overwrite: bool) -> None:
     aside = None
     if os.path.exists(final):
         if not overwrite:
-            raise VoxrayError(f"{final!r} already exists; pass overwrite=True to replace it")
+            raise VoxrayError(
+                f"{final!r} already exists; pass overwrite=True (--overwrite) to replace it"
+            )
         aside = f"{partial}.old"
         os.replace(final, aside)
     os.replace(partial, final)

@@ -12,17 +12,15 @@ every size a header claims against the file before anything is allocated.
 from __future__ import annotations
 
 import io
-import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from nibabel import imageclasses
 from nibabel.filename_parser import splitext_addext, types_filenames
 from nibabel.spatialimages import HeaderDataError, HeaderTypeError
-from nibabel.volumeutils import apply_read_scaling
 
-from .errors import (
+from ...errors import (
     ImageNotFoundError,
     InvalidHeaderError,
     NotAnImageError,
@@ -30,17 +28,16 @@ from .errors import (
     UnsupportedDataTypeError,
     VoxrayError,
 )
-from .sources import LocalSpec, open_source
+from ...reader import ArrayLayout
+from ...sources import local_spec, open_source
 
 __all__ = [
     "SUPPORTED_CLASSES",
-    "ArrayLayout",
     "HeaderInfo",
     "file_map",
-    "local_spec",
+    "file_names",
     "read_header",
-    "remote_locator",
-    "scale",
+    "split_url",
 ]
 
 #: nibabel image classes voxray reads, by name (nibabel's order decides ties).
@@ -62,93 +59,6 @@ MAX_HEADER = 256 * 2**20
 MAX_DEFLATE_RATIO = 1032
 
 
-def scale(raw: np.ndarray, slope, inter, dtype=None) -> np.ndarray:
-    """Apply ``raw * slope + inter`` exactly as nibabel's ``ArrayProxy`` does.
-
-    The result dtype depends only on ``raw.dtype``, the slope and intercept
-    (and their types) and ``dtype``, never on the values, so chunks scale to
-    the same dtype as the whole array would.
-    """
-    scl_slope = np.asanyarray(slope)
-    scl_inter = np.asanyarray(inter)
-    use_dtype = scl_slope.dtype if dtype is None else dtype
-    if np.can_cast(scl_slope, use_dtype):
-        scl_slope = scl_slope.astype(use_dtype)
-    if np.can_cast(scl_inter, use_dtype):
-        scl_inter = scl_inter.astype(use_dtype)
-    scaled = apply_read_scaling(raw, scl_slope, scl_inter)
-    if dtype is not None:
-        scaled = scaled.astype(np.promote_types(scaled.dtype, dtype), copy=False)
-        scaled = scaled.astype(dtype, copy=False)
-    return scaled
-
-
-@dataclass(frozen=True)
-class ArrayLayout:
-    """Where and how an array is stored: everything a read needs, as plain values.
-
-    ``slope`` and ``inter`` keep the types nibabel's header gives (a Python
-    float for NIfTI, ``np.float32`` for SPM Analyze): they decide the scaled dtype.
-    """
-
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    offset: int = 0
-    slope: object = 1.0
-    inter: object = 0.0
-    order: str = "F"
-    _scaled: np.dtype = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
-
-    def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
-        object.__setattr__(self, "dtype", np.dtype(self.dtype))
-        object.__setattr__(self, "offset", int(self.offset))
-        if any(n < 0 for n in self.shape):
-            raise InvalidHeaderError(f"negative dimension in shape {self.shape!r}")
-
-    @classmethod
-    def from_header(cls, header) -> ArrayLayout:
-        """The layout nibabel's ``ArrayProxy(file, header)`` would read."""
-        slope, inter = header.get_slope_inter()
-        return cls(
-            header.get_data_shape(),
-            header.get_data_dtype(),
-            header.get_data_offset(),
-            1.0 if slope is None else slope,
-            0.0 if inter is None else inter,
-        )
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
-
-    @property
-    def is_scaled(self) -> bool:
-        return bool((self.slope, self.inter) != (1, 0))
-
-    def scaled_dtype(self, dtype=None) -> np.dtype:
-        """dtype of the scaled array (what ``np.asarray(proxy, dtype)`` returns)."""
-        if dtype is None and self._scaled is not None:
-            return self._scaled
-        out = scale(np.zeros(1, self.dtype), self.slope, self.inter, dtype).dtype
-        if dtype is None:
-            object.__setattr__(self, "_scaled", out)
-        return out
-
-    def scale(self, raw: np.ndarray, dtype=None) -> np.ndarray:
-        return scale(raw, self.slope, self.inter, dtype)
-
-    def __getstate__(self):
-        return {
-            k: getattr(self, k) for k in ("shape", "dtype", "offset", "slope", "inter", "order")
-        }
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            object.__setattr__(self, k, v)
-        object.__setattr__(self, "_scaled", None)
-
-
 @dataclass
 class HeaderInfo:
     """What reading a header found: the nibabel class, its header, and where the data is."""
@@ -167,34 +77,7 @@ class HeaderInfo:
         return self.header.get_best_affine()
 
 
-def local_spec(path: str) -> LocalSpec:
-    """Spec of a local file, with its compression found from its magic bytes."""
-    spec = LocalSpec.for_path(path)
-    head = open_source(spec).read(0, min(4, spec.size))
-    if head[:2] == b"\x1f\x8b":
-        return LocalSpec(spec.path, spec.size, spec.mtime_ns, "gzip")
-    if head[:3] == b"BZh" or head[:4] == b"\x28\xb5\x2f\xfd":
-        kind = "bzip2" if head[:3] == b"BZh" else "zstd"
-        raise NotAnImageError(
-            f"{path!r} is {kind}-compressed; voxray reads uncompressed and gzip-compressed "
-            f"images (recompress it with gzip, or decompress it)"
-        )
-    return spec
-
-
-def remote_locator(storage_options: dict | None = None):
-    """``locate`` for fsspec URLs: the object's spec (size, ETag), gzip by its suffix."""
-
-    def locate(name: str):
-        from .sources.remote import RemoteSpec
-
-        compression = "gzip" if name.lower().endswith(".gz") else None
-        return RemoteSpec.for_url(name, storage_options, compression)
-
-    return locate
-
-
-def _split_url(filename: str) -> tuple[str, str, str]:
+def split_url(filename: str) -> tuple[str, str, str]:
     """``(scheme://, path, ?query)`` of a URL (``("", path, "")`` for a local path).
 
     nibabel's file-name helpers normalise paths (``s3://b/k`` would become
@@ -207,8 +90,9 @@ def _split_url(filename: str) -> tuple[str, str, str]:
     return scheme + "://", rest, sep + query
 
 
-def _names(klass: type, filename: str) -> dict[str, str]:
-    prefix, path, _ = _split_url(filename)
+def file_names(klass: type, filename: str) -> dict[str, str]:
+    """nibabel's file names of ``klass`` for ``filename`` (URLs keep their scheme)."""
+    prefix, path, _ = split_url(filename)
     names = types_filenames(path, klass.files_types, trailing_suffixes=klass._compressed_suffixes)
     # The name as given keeps its query (a signed URL); a derived one cannot have it.
     return {k: filename if v == path else prefix + v for k, v in names.items()}
@@ -217,17 +101,17 @@ def _names(klass: type, filename: str) -> dict[str, str]:
 def file_map(info: HeaderInfo) -> dict:
     """nibabel's ``file_map`` of the image; URLs keep their scheme (and query)."""
     klass, filename = info.image_class, info.filename
-    prefix, path, _ = _split_url(filename)
+    prefix, path, _ = split_url(filename)
     if not prefix:
         return klass.filespec_to_file_map(filename)
     fm = klass.filespec_to_file_map(path)
-    for kind, name in _names(klass, filename).items():
+    for kind, name in file_names(klass, filename).items():
         fm[kind].filename = name
     return fm
 
 
 def _candidates(filename: str) -> list[type]:
-    _, ext, _ = splitext_addext(_split_url(filename)[1], _COMPRESSED)
+    _, ext, _ = splitext_addext(split_url(filename)[1], _COMPRESSED)
     out = [
         k
         for k in imageclasses.all_image_classes
@@ -242,11 +126,11 @@ def _candidates(filename: str) -> list[type]:
 
 
 def _header_name(klass: type, filename: str) -> str:
-    return _names(klass, filename).get("header", filename)
+    return file_names(klass, filename).get("header", filename)
 
 
 def _image_name(klass: type, filename: str) -> str:
-    return _names(klass, filename)["image"]
+    return file_names(klass, filename)["image"]
 
 
 def _check_dtype(header, filename: str) -> None:
@@ -259,13 +143,15 @@ def _check_dtype(header, filename: str) -> None:
         ) from None
 
 
-def read_header(filename: str, locate=local_spec) -> HeaderInfo:
+def read_header(filename: str, locate=local_spec, candidates=None) -> HeaderInfo:
     """Find the image type of ``filename`` and parse its header with nibabel.
 
-    ``locate(name)`` returns the source spec of a file name (local by default).
+    ``locate(name)`` returns the source spec of a file name (local by default);
+    ``candidates`` are the nibabel classes to try (default: those of the suffix).
     """
     filename = os.fspath(filename)
-    candidates = _candidates(filename)
+    if candidates is None:
+        candidates = _candidates(filename)
     header_name = _header_name(candidates[0], filename)
     try:
         hspec = locate(header_name)
@@ -288,8 +174,8 @@ def read_header(filename: str, locate=local_spec) -> HeaderInfo:
     for k in candidates:
         try:
             # nibabel sees the local-looking path part; the sniff stands for the file.
-            path = _split_url(filename)[1]
-            valid, _ = k.path_maybe_image(path, (sniff, _split_url(_header_name(k, path))[1]))
+            path = split_url(filename)[1]
+            valid, _ = k.path_maybe_image(path, (sniff, split_url(_header_name(k, path))[1]))
         except (HeaderDataError, HeaderTypeError, ValueError):
             valid = False
         if valid:
@@ -378,7 +264,7 @@ def _mat_affine(klass: type, filename: str, hbytes: bytes, locate) -> np.ndarray
     header and the ``.mat``; the image file is not touched), so flips and the
     MATLAB 1-based origin come out exactly as ``nibabel.load`` has them.
     """
-    mat_name = _names(klass, filename).get("mat")
+    mat_name = file_names(klass, filename).get("mat")
     if mat_name is None:
         return None
     try:

@@ -1,0 +1,139 @@
+"""The NIfTI family: NIfTI-1 and NIfTI-2 (single files and pairs), Analyze 7.5, SPM99
+and SPM2, optionally gzipped, local or remote.
+
+nibabel parses every header (:mod:`.header`); voxray reads the data lazily by byte
+ranges (through the gzip seek index for ``.gz``) and writes out of core
+(:mod:`.write`). The image classes are nibabel's, with :class:`voxray.image.Image`
+mixed in (:mod:`.images`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from nibabel.filebasedimages import ImageFileError as NibImageFileError
+
+from ...errors import ImageNotFoundError, NotAnImageError
+from ...image import Provenance, class_for_nibabel, nibabel_class_of
+from ...proxy import ArrayProxy
+from ...reader import Reader
+from ...sources import FileObjSpec, LocalSpec, is_url, local_spec, remote_locator
+from .. import Format, register
+from .header import HeaderInfo, file_map, file_names, read_header
+
+__all__ = ["NIFTI", "NiftiFormat"]
+
+_EXTS = (".nii", ".hdr", ".img")
+_COMPRESSIONS = (".gz", ".bz2", ".zst", "")
+
+
+class NiftiFormat(Format):
+    """NIfTI-1/2, NIfTI pairs and the Analyze family (see the package docstring)."""
+
+    name = "nifti"
+    suffixes = tuple(e + c for c in _COMPRESSIONS for e in _EXTS)
+
+    def sniff(self, head: bytes) -> bool:
+        if len(head) < 348:
+            return False
+        for order in ("little", "big"):
+            size = int.from_bytes(head[:4], order)
+            if size == 348:  # NIfTI-1 or Analyze (whose magic bytes are free)
+                return True
+            if size == 540 and head[4:8] in (b"n+2\x00", b"ni2\x00"):
+                return True
+        return False
+
+    def open(self, filename, *, klass=None, chunks="auto", storage_options=None, **kw):
+        if kw:
+            raise TypeError(f"unexpected arguments for a NIfTI image: {sorted(kw)}")
+        filename = os.fspath(filename)
+        if is_url(filename):
+            locate = remote_locator(storage_options)
+        else:
+            filename = filename.removeprefix("file://")
+            locate = local_spec
+            if klass is not None:  # nibabel's own file-name rules for the class
+                try:
+                    klass.filespec_to_file_map(filename)
+                except NibImageFileError as e:
+                    raise NotAnImageError(f"{filename!r}: {e}") from None
+        candidates = None if klass is None else [nibabel_class_of(klass)]
+        info = read_header(filename, locate, candidates)
+        return _image(info, file_map(info), chunks, klass)
+
+    def open_file_map(self, klass, file_map, *, chunks="auto"):
+        nklass = nibabel_class_of(klass)
+        image = file_map["image"]
+        filename = image.filename if image.fileobj is None and image.filename else None
+        if filename is None:
+            filename = f"<file object>{nklass.files_types[0][1]}"
+        filename = os.fspath(filename)
+        derived = file_names(nklass, filename)
+        kinds = {name: kind for kind, name in derived.items()}
+        base = remote_locator(None) if is_url(filename) else local_spec
+
+        def locate(name: str):
+            holder = file_map.get(kinds.get(name))
+            if holder is not None and holder.fileobj is not None:
+                return FileObjSpec(holder.fileobj)
+            if holder is not None and holder.filename:
+                return base(os.fspath(holder.filename))
+            raise ImageNotFoundError(f"{name!r}: no file name or file object in the file map")
+
+        info = read_header(filename, locate, [nklass])
+        return _image(info, file_map, chunks, klass)
+
+    def save(self, img, filename, **kw) -> None:
+        from .write import save
+
+        save(img, filename, **kw)
+
+    def write_file_map(self, img, file_map, **kw) -> None:
+        from .write import write_file_map
+
+        write_file_map(img, file_map, **kw)
+
+
+def _image(info: HeaderInfo, fmap, chunks, klass=None):
+    """The lazy voxray image of a parsed header, as nibabel's ``from_file_map`` builds it:
+    no affine at construction (the header passes through unmodified), then the header's
+    best affine (or the SPM ``.mat`` affine)."""
+    vklass = klass if klass is not None else class_for_nibabel(info.image_class)
+    proxy = ArrayProxy.from_reader(Reader(info.data_spec, info.layout), chunks=chunks)
+    img = vklass(proxy, None, info.header, file_map=fmap)
+    img._affine = info.mat_affine if info.mat_affine is not None else info.affine
+    files = {
+        s.name
+        for s in (info.header_spec, info.data_spec)
+        if isinstance(s, LocalSpec) or type(s).__name__ == "RemoteSpec"
+    }
+    # The header as stored (nibabel resets scaling and offset in the image's copy):
+    # saving an unchanged image writes these fields back bit for bit.
+    img._provenance = Provenance(
+        files=frozenset(files), header=info.header, format="nifti", chunks=chunks
+    )
+    return img
+
+
+NIFTI = register(NiftiFormat())
+
+from .images import (  # noqa: E402  (the classes need the format object)
+    AnalyzeImage,
+    Nifti1Image,
+    Nifti1Pair,
+    Nifti2Image,
+    Nifti2Pair,
+    Spm2AnalyzeImage,
+    Spm99AnalyzeImage,
+)
+
+__all__ += [
+    "AnalyzeImage",
+    "Nifti1Image",
+    "Nifti1Pair",
+    "Nifti2Image",
+    "Nifti2Pair",
+    "Spm2AnalyzeImage",
+    "Spm99AnalyzeImage",
+]

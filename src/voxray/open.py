@@ -1,0 +1,126 @@
+"""``load`` and ``save``: dispatch over the format registry.
+
+A name is matched to a format by its suffix (directory stores such as Zarr by
+their own test), then, for a local file whose suffix no format claims, by its
+first bytes (gzip-decompressed when gzipped). The format does the rest.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import formats
+from .errors import ImageNotFoundError, NotAnImageError
+from .image import Image
+from .sources import is_url
+
+__all__ = ["find_format", "load", "save", "to_zarr"]
+
+#: Bytes read to sniff a file whose suffix no format claims.
+SNIFF = 1024
+
+
+def _sniff(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF)
+    except IsADirectoryError:
+        return b""
+    except FileNotFoundError:
+        raise ImageNotFoundError(f"{path!r} does not exist") from None
+    except OSError as e:
+        raise ImageNotFoundError(f"{path!r} cannot be opened: {e.strerror or e}") from None
+    if head[:2] == b"\x1f\x8b":
+        import zlib
+
+        try:
+            with open(path, "rb") as f:
+                return zlib.decompressobj(31).decompress(f.read(64 * 1024), SNIFF)
+        except (OSError, zlib.error):
+            return b""
+    return head
+
+
+def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
+    """The format of ``filename``: by suffix (or a directory format's own test), else by
+    the first bytes of a local file."""
+    name = os.fspath(filename)
+    for fmt in formats.formats():
+        if fmt.is_directory and fmt.claims(name):
+            return fmt
+    fmt = formats.for_filename(name)
+    if fmt is not None:
+        return fmt
+    if sniff and not is_url(name):
+        fmt = formats.for_header_bytes(_sniff(name.removeprefix("file://")))
+        if fmt is not None:
+            return fmt
+    known = ", ".join(
+        s for f in formats.formats() for s in f.suffixes if not s.endswith((".bz2", ".zst"))
+    )
+    from nibabel.filename_parser import splitext_addext
+
+    suffix = splitext_addext(name.rstrip("/"), (".gz", ".bz2", ".zst"))[1]
+    raise NotAnImageError(
+        f"{name!r}: cannot work out the file type from the suffix {suffix!r} or from its "
+        f"first bytes; voxray reads {known}"
+    )
+
+
+def load(filename, chunks="auto", storage_options=None, **kwargs) -> Image:
+    """Open an image lazily: the header is read, the data stays where it is.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        ``.nii``, ``.nii.gz``, NIfTI-2, a pair or Analyze image given by either
+        its ``.hdr`` or ``.img`` name (optionally gzipped), a ``.nii.zarr`` store,
+        or any of these as an fsspec URL (``s3://``, ``gs://``, ``https://``...):
+        remote objects are read by byte ranges.
+    chunks : "auto", int, tuple or dict
+        Chunks of :meth:`Image.to_dask`; ``"auto"`` gives contiguous slabs
+        along the slowest axes of at most 64 MiB; anything ``dask.array``
+        accepts works.
+    storage_options : dict, optional
+        fsspec options for remote URLs (and Zarr stores).
+    **kwargs
+        Format options, e.g. ``level=`` (pyramid level) for a Zarr store.
+
+    Returns
+    -------
+    Image
+        An instance of the voxray subclass of the nibabel class nibabel would return
+        (``voxray.Nifti1Image`` is a ``nibabel.Nifti1Image``).
+
+    Examples
+    --------
+    >>> import voxray as vx, nibabel as nib
+    >>> from voxray.testing import NIBABEL_DATA
+    >>> img = vx.load(NIBABEL_DATA / "example4d.nii.gz")
+    >>> type(img).__name__, isinstance(img, nib.Nifti1Image)
+    ('Nifti1Image', True)
+    >>> img.shape, img.get_data_dtype().name, img.in_memory
+    ((128, 96, 24, 2), 'int16', False)
+    """
+    filename = os.fspath(filename)
+    fmt = find_format(filename)
+    return fmt.open(filename, chunks=chunks, storage_options=storage_options, **kwargs)
+
+
+def save(img, filename, **kwargs) -> None:
+    """Write an image (voxray or nibabel) or a DataArray out of core; the format comes
+    from the suffix: ``.nii``, ``.nii.gz``, ``.hdr``/``.img`` (NIfTI family, see
+    :func:`voxray.formats.nifti.write.save`) or ``.nii.zarr`` / ``.zarr``
+    (:func:`voxray.to_zarr`)."""
+    filename = os.fspath(filename)
+    find_format(filename, sniff=False).save(img, filename, **kwargs)
+
+
+def to_zarr(img_or_path, store, **kwargs) -> str:
+    """Write an image (or image file) as OME-Zarr 0.5 / NIfTI-Zarr, out of core, with a
+    pyramid; see :func:`voxray.formats.zarr.writer.to_zarr`."""
+    from .formats.zarr.writer import to_zarr as _to_zarr
+
+    if isinstance(img_or_path, str | os.PathLike):
+        img_or_path = load(img_or_path)
+    return _to_zarr(img_or_path, store, **kwargs)
