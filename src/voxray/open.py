@@ -113,7 +113,11 @@ def save(img, filename, **kwargs) -> None:
     :func:`voxray.formats.nifti.write.save`) or ``.nii.zarr`` / ``.zarr``
     (:func:`voxray.to_zarr`)."""
     filename = os.fspath(filename)
-    find_format(filename, sniff=False).save(img, filename, **kwargs)
+    fmt = find_format(filename, sniff=False)
+    if isinstance(img, Image) and type(img).format is fmt:
+        img.to_filename(filename, **kwargs)  # as nibabel.save: file_map follows the file
+    else:
+        fmt.save(img, filename, **kwargs)
 
 
 def to_zarr(img_or_path, store, **kwargs) -> str:

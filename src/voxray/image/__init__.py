@@ -169,8 +169,15 @@ class Image(metaclass=_ImageFactory):
 
     @property
     def provenance(self) -> Provenance:
-        """Where the data comes from (see :class:`Provenance`)."""
+        """Where the data comes from (see :class:`Provenance`); format plug-ins set it
+        when they open an image."""
         return self._provenance
+
+    @provenance.setter
+    def provenance(self, value: Provenance) -> None:
+        if not isinstance(value, Provenance):
+            raise TypeError(f"provenance must be a Provenance, not {type(value).__name__}")
+        self._provenance = value
 
     def _derive(self, dataobj, affine) -> Image:
         """A new image of the same class with new data and affine (header follows, as in

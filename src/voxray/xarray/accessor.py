@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import xarray as xr
@@ -105,7 +106,7 @@ class VoxrayAccessor:
         The header is the source file's (extensions included) when the DataArray still
         carries it in ``encoding``, updated for shape, affine, units and time step; the
         on-disk dtype is then kept."""
-        from ..image import Image
+        from ..image import Image, Provenance
 
         da = self._da
         order = [d for d in DIMS if d in da.dims]
@@ -118,6 +119,9 @@ class VoxrayAccessor:
         header = _source_header(da)
         data = da.data
         img = Image(data, self.affine, header)
+        source = da.encoding.get("source")
+        if source:  # writers refuse to overwrite the file the data is read from
+            img.provenance = Provenance(files=frozenset([_local_name(source)]))
         hdr = img.header
         if hasattr(hdr, "set_xyzt_units"):
             space, time = hdr.get_xyzt_units()
@@ -145,6 +149,12 @@ class VoxrayAccessor:
         from ..open import to_zarr
 
         return to_zarr(self._da, store, **kwargs)
+
+
+def _local_name(source: str) -> str:
+    from ..sources import is_url
+
+    return source if is_url(source) else os.path.abspath(source.removeprefix("file://"))
 
 
 def _source_header(da: xr.DataArray):

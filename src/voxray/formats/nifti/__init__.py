@@ -44,10 +44,10 @@ class NiftiFormat(Format):
                 return True
         return False
 
-    def open(self, filename, *, klass=None, chunks="auto", storage_options=None, **kw):
-        if kw:
-            raise TypeError(f"unexpected arguments for a NIfTI image: {sorted(kw)}")
+    def open(self, filename, *, klass=None, chunks="auto", storage_options=None, level=0):
         filename = os.fspath(filename)
+        if level not in (0, -1):
+            raise IndexError(f"{filename!r} is a NIfTI file: it has one level, not level {level}")
         if is_url(filename):
             locate = remote_locator(storage_options)
         else:
@@ -110,7 +110,7 @@ def _image(info: HeaderInfo, fmap, chunks, klass=None):
     }
     # The header as stored (nibabel resets scaling and offset in the image's copy):
     # saving an unchanged image writes these fields back bit for bit.
-    img._provenance = Provenance(
+    img.provenance = Provenance(
         files=frozenset(files), header=info.header, format="nifti", chunks=chunks
     )
     return img

@@ -213,7 +213,7 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
     reader = ZarrReader(spec, layout, perm)
     proxy = ArrayProxy.from_reader(reader, chunks=chunks)
     img = class_for_nibabel(klass)(proxy, affine, header)
-    img._provenance = Provenance(
+    img.provenance = Provenance(
         files=frozenset([url]),
         header=source_header if level == 0 else None,
         format="zarr",
