@@ -15,9 +15,6 @@ from xarray.core import indexing
 
 __all__ = ["VoxrayBackendArray", "VoxrayBackendEntrypoint", "looks_like_an_image"]
 
-_SUFFIXES = (".nii", ".nii.gz", ".hdr", ".img", ".hdr.gz", ".img.gz", ".nii.zarr")
-
-
 class VoxrayBackendArray(BackendArray):
     """A picklable lazily indexed array over a voxray reader (plain values only)."""
 
@@ -36,33 +33,18 @@ class VoxrayBackendArray(BackendArray):
 
 
 def looks_like_an_image(path) -> bool:
-    """True for NIfTI/Analyze suffixes, or a file whose first bytes are such a header."""
-    name = os.fspath(path) if isinstance(path, str | os.PathLike) else None
-    if name is None:
+    """True for a name or file some voxray format claims (by suffix, or by its first bytes:
+    the same test ``vx.load`` uses)."""
+    if not isinstance(path, str | os.PathLike):
         return False
-    if name.lower().endswith(_SUFFIXES):
-        return True
-    try:
-        with open(name, "rb") as f:
-            head = f.read(348 + 4)
-    except OSError:
-        return False
-    if head[:2] == b"\x1f\x8b":
-        import zlib
+    from ..errors import VoxrayError
+    from ..open import find_format
 
-        try:
-            with open(name, "rb") as f:
-                head = zlib.decompressobj(31).decompress(f.read(4096), 352)
-        except (OSError, zlib.error):
-            return False
-    if len(head) < 348:
+    try:
+        find_format(os.fspath(path))
+    except (VoxrayError, OSError):
         return False
-    size_le, size_be = int.from_bytes(head[:4], "little"), int.from_bytes(head[:4], "big")
-    if 348 in (size_le, size_be):
-        return head[344:347] in (b"n+1", b"ni1") or head[344:348] == b"\x00" * 4
-    if 540 in (size_le, size_be):
-        return head[4:7] in (b"n+2", b"ni2")
-    return False
+    return True
 
 
 class VoxrayBackendEntrypoint(BackendEntrypoint):

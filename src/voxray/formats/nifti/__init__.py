@@ -17,7 +17,14 @@ from ...errors import ImageNotFoundError, NotAnImageError
 from ...image import Provenance, class_for_nibabel, nibabel_class_of
 from ...proxy import ArrayProxy
 from ...reader import Reader
-from ...sources import FileObjSpec, LocalSpec, is_url, local_spec, remote_locator
+from ...sources import (
+    FileObjSpec,
+    LocalSpec,
+    is_url,
+    local_spec,
+    open_source,
+    remote_locator,
+)
 from .. import Format, register
 from .header import HeaderInfo, file_map, file_names, read_header
 
@@ -59,7 +66,10 @@ class NiftiFormat(Format):
                 except NibImageFileError as e:
                     raise NotAnImageError(f"{filename!r}: {e}") from None
         candidates = None if klass is None else [nibabel_class_of(klass)]
-        info = read_header(filename, locate, candidates)
+        single = False
+        if klass is None and not self.claims(filename):  # recognised by its first bytes
+            candidates, single = [_single_file_class(filename, locate)], True
+        info = read_header(filename, locate, candidates, single=single)
         return _image(info, file_map(info), chunks, klass)
 
     def open_file_map(self, klass, file_map, *, chunks="auto"):
@@ -93,6 +103,22 @@ class NiftiFormat(Format):
         from .write import write_file_map
 
         write_file_map(img, file_map, **kw)
+
+
+def _single_file_class(filename: str, locate) -> type:
+    """The single-file nibabel class of a file by its magic (any suffix)."""
+    from nibabel import nifti1, nifti2
+
+    head = open_source(locate(filename)).read_prefix(348)
+    magic = head[344:348] if len(head) >= 348 else b""
+    if magic == b"n+1\x00":
+        return nifti1.Nifti1Image
+    if head[4:8] == b"n+2\x00":
+        return nifti2.Nifti2Image
+    raise NotAnImageError(
+        f"{filename!r}: its suffix names no format voxray reads, and its first bytes are not a "
+        f"single-file NIfTI-1/2 header (an Analyze or NIfTI pair needs its .hdr/.img names)"
+    )
 
 
 def _image(info: HeaderInfo, fmap, chunks, klass=None):

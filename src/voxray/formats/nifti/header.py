@@ -71,6 +71,8 @@ class HeaderInfo:
     layout: ArrayLayout
     #: SPM99/SPM2 Analyze: the affine of a ``.mat`` file next to the image (it wins).
     mat_affine: np.ndarray | None = None
+    #: A single file recognised by its first bytes, whatever its suffix.
+    single: bool = False
 
     @property
     def affine(self) -> np.ndarray:
@@ -102,6 +104,8 @@ def file_map(info: HeaderInfo) -> dict:
     """nibabel's ``file_map`` of the image; URLs keep their scheme (and query)."""
     klass, filename = info.image_class, info.filename
     prefix, path, _ = split_url(filename)
+    if info.single:
+        return klass.make_file_map({"image": filename})
     if not prefix:
         return klass.filespec_to_file_map(filename)
     fm = klass.filespec_to_file_map(path)
@@ -125,14 +129,6 @@ def _candidates(filename: str) -> list[type]:
     return out
 
 
-def _header_name(klass: type, filename: str) -> str:
-    return file_names(klass, filename).get("header", filename)
-
-
-def _image_name(klass: type, filename: str) -> str:
-    return file_names(klass, filename)["image"]
-
-
 def _check_dtype(header, filename: str) -> None:
     try:
         header.get_data_dtype()
@@ -143,16 +139,24 @@ def _check_dtype(header, filename: str) -> None:
         ) from None
 
 
-def read_header(filename: str, locate=local_spec, candidates=None) -> HeaderInfo:
+def read_header(
+    filename: str, locate=local_spec, candidates=None, *, single: bool = False
+) -> HeaderInfo:
     """Find the image type of ``filename`` and parse its header with nibabel.
 
     ``locate(name)`` returns the source spec of a file name (local by default);
     ``candidates`` are the nibabel classes to try (default: those of the suffix).
+    ``single`` reads ``filename`` as a single-file image of ``candidates[0]`` whatever
+    its suffix (a file recognised by its first bytes).
     """
     filename = os.fspath(filename)
     if candidates is None:
         candidates = _candidates(filename)
-    header_name = _header_name(candidates[0], filename)
+
+    def names_of(k: type) -> dict[str, str]:
+        return {"image": filename} if single else file_names(k, filename)
+
+    header_name = names_of(candidates[0]).get("header", filename)
     try:
         hspec = locate(header_name)
     except ImageNotFoundError:
@@ -170,12 +174,13 @@ def read_header(filename: str, locate=local_spec, candidates=None) -> HeaderInfo
             f"(348 bytes at least)"
         )
 
-    klass = None
-    for k in candidates:
+    klass = candidates[0] if single else None
+    for k in [] if single else candidates:
         try:
             # nibabel sees the local-looking path part; the sniff stands for the file.
             path = split_url(filename)[1]
-            valid, _ = k.path_maybe_image(path, (sniff, split_url(_header_name(k, path))[1]))
+            hname = file_names(k, path).get("header", path)
+            valid, _ = k.path_maybe_image(path, (sniff, split_url(hname)[1]))
         except (HeaderDataError, HeaderTypeError, ValueError):
             valid = False
         if valid:
@@ -242,7 +247,7 @@ def read_header(filename: str, locate=local_spec, candidates=None) -> HeaderInfo
     except (HeaderDataError, ValueError) as e:
         raise InvalidHeaderError(f"{header_name!r}: invalid scaling or offset: {e}") from None
 
-    image_name = _image_name(klass, filename)
+    image_name = names_of(klass)["image"]
     if image_name == header_name:
         dspec = hspec
     else:
@@ -253,8 +258,8 @@ def read_header(filename: str, locate=local_spec, candidates=None) -> HeaderInfo
                 f"{filename!r} is one file of a pair, but its image file {image_name!r} is missing"
             ) from None
     check_data_size(dspec, layout, image_name)
-    mat = _mat_affine(klass, filename, hbytes, locate)
-    return HeaderInfo(klass, header, filename, hspec, dspec, layout, mat)
+    mat = None if single else _mat_affine(klass, filename, hbytes, locate)
+    return HeaderInfo(klass, header, filename, hspec, dspec, layout, mat, single)
 
 
 def _mat_affine(klass: type, filename: str, hbytes: bytes, locate) -> np.ndarray | None:
