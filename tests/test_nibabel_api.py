@@ -9,9 +9,14 @@ test classes here.
 from __future__ import annotations
 
 import nibabel as nib
+import nibabel.tests.test_analyze as nib_analyze
 import nibabel.tests.test_api_validators as nib_validators
 import nibabel.tests.test_image_api as nib_image_api
+import nibabel.tests.test_nifti1 as nib_nifti1
+import nibabel.tests.test_nifti2 as nib_nifti2
 import nibabel.tests.test_proxy_api as nib_proxy_api
+import nibabel.tests.test_spm2analyze as nib_spm2
+import nibabel.tests.test_spm99analyze as nib_spm99
 import numpy as np
 
 import voxray as vx
@@ -121,3 +126,65 @@ class TestVoxrayImageAPI(
             img["string"]
         with pytest.raises(TypeError):
             img[:]
+
+
+# -- nibabel's per-format image API validators (test_image_api) ------------------------
+
+
+class TestVoxrayAnalyzeAPI(nib_image_api.TestAnalyzeAPI):
+    klass = image_maker = vx.AnalyzeImage
+
+
+class TestVoxraySpm99AnalyzeAPI(nib_image_api.TestSpm99AnalyzeAPI):
+    klass = image_maker = vx.Spm99AnalyzeImage
+
+
+class TestVoxraySpm2AnalyzeAPI(nib_image_api.TestSpm2AnalyzeAPI):
+    klass = image_maker = vx.Spm2AnalyzeImage
+
+
+class TestVoxrayNifti1PairAPI(nib_image_api.TestNifti1PairAPI):
+    klass = image_maker = vx.Nifti1Pair
+
+
+class TestVoxrayNifti1API(nib_image_api.TestNifti1API):
+    klass = image_maker = vx.Nifti1Image
+
+
+class TestVoxrayNifti2PairAPI(nib_image_api.TestNifti2PairAPI):
+    klass = image_maker = vx.Nifti2Pair
+
+
+class TestVoxrayNifti2API(nib_image_api.TestNifti2API):
+    klass = image_maker = vx.Nifti2Image
+
+
+# -- nibabel's per-format image test classes (test_analyze, test_spm*, test_nifti*) ----
+
+
+class TestVoxrayAnalyzeImage(nib_analyze.TestAnalyzeImage):
+    image_class = vx.AnalyzeImage
+
+
+class TestVoxraySpm99AnalyzeImage(nib_spm99.TestSpm99AnalyzeImage):
+    image_class = vx.Spm99AnalyzeImage
+
+
+class TestVoxraySpm2AnalyzeImage(nib_spm2.TestSpm2AnalyzeImage):
+    image_class = vx.Spm2AnalyzeImage
+
+
+class TestVoxrayNifti1Pair(nib_nifti1.TestNifti1Pair):
+    image_class = vx.Nifti1Pair
+
+
+class TestVoxrayNifti1Image(nib_nifti1.TestNifti1Image):
+    image_class = vx.Nifti1Image
+
+
+class TestVoxrayNifti2Pair(nib_nifti2.TestNifti2Pair):
+    image_class = vx.Nifti2Pair
+
+
+class TestVoxrayNifti2Image(nib_nifti2.TestNifti2Image):
+    image_class = vx.Nifti2Image

@@ -1,13 +1,20 @@
-"""``voxray info PATH``: what an image is, without reading its data."""
+"""``voxray info PATH...``: what images are, without reading their data.
+
+NIfTI files (and pairs, Analyze images) and Zarr stores (NIfTI-Zarr and plain OME-Zarr:
+their pyramid levels, chunks, shards and codec); several paths like ``nib-ls``, as text
+or JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import sys
 
 import numpy as np
 
+from ..errors import VoxrayError
 from .options import add_storage_options, storage_options
 
 __all__ = ["add_parser", "describe", "run"]
@@ -24,9 +31,24 @@ _FORMATS = {
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("info", help="describe an image (header only; no data is read)")
-    p.add_argument("path", help="image file (.nii, .nii.gz, .hdr/.img) or URL (s3://, https://)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p = sub.add_parser(
+        "info",
+        help="describe images and Zarr stores (header and metadata only; no data is read)",
+        description="Describe each PATH: format, shape, dtype, affine, scaling, and for a Zarr "
+        "store its pyramid levels, chunks, shards and codec. A PATH that cannot be read is "
+        "reported on stderr, the others are still described, and the exit status is 2.",
+    )
+    p.add_argument(
+        "path",
+        nargs="+",
+        help="image file (.nii, .nii.gz, .hdr/.img), Zarr store (.nii.zarr, .ome.zarr) or URL "
+        "(s3://, https://)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of text (an object for one PATH, a list for several)",
+    )
     add_storage_options(p)
     p.set_defaults(run=run)
 
@@ -58,8 +80,77 @@ def _files(img, data_spec, options) -> dict:
     return files
 
 
+def _store_files(url: str) -> dict:
+    """``{"store": {"path", "bytes"}}`` of a Zarr store (bytes summed for a local store)."""
+    from ..sources.remote import is_url
+
+    if is_url(url):
+        return {"store": {"path": url, "bytes": None}}
+    root = os.path.abspath(url.removeprefix("file://"))
+    total = 0
+    for parent, _, names in os.walk(root):
+        total += sum(os.path.getsize(os.path.join(parent, n)) for n in names)
+    return {"store": {"path": root, "bytes": total}}
+
+
+def _codec_text(codec) -> str:
+    """``blosc (cname=zstd, clevel=1, shuffle=shuffle)``: a Zarr v3 codec or a numcodecs one."""
+    if hasattr(codec, "to_dict"):
+        d = codec.to_dict()
+        name, config = d.get("name", type(codec).__name__), dict(d.get("configuration") or {})
+    else:  # numcodecs (Zarr v2)
+        config = dict(codec.get_config())
+        name = config.pop("id", type(codec).__name__)
+    config = {k: v for k, v in config.items() if k not in ("typesize", "blocksize")}
+    args = ", ".join(f"{k}={getattr(v, 'value', v)}" for k, v in config.items())
+    return f"{name} ({args})" if args else str(name)
+
+
+def _grid(shape, block) -> dict:
+    """``{"shape", "count"}`` of a chunk or shard grid."""
+    count = math.prod(math.ceil(n / c) if c else 1 for n, c in zip(shape, block))
+    return {"shape": list(block), "count": count}
+
+
+def _zarr(img, storage_options) -> dict:
+    """What a Zarr store holds: OME metadata, levels (Zarr order), chunks, shards, codec."""
+    from ..formats.zarr.reader import open_group
+
+    url, array = img.provenance.store
+    group = open_group(url, storage_options)
+    attrs = dict(group.attrs)
+    ome = attrs.get("ome", attrs)
+    ms = ome["multiscales"][0]
+    axes = [a["name"] for a in ms["axes"]]
+    levels = []
+    for dataset in ms["datasets"]:
+        arr = group[dataset["path"]]
+        transforms = {t["type"]: t[t["type"]] for t in dataset.get("coordinateTransformations", [])}
+        levels.append(
+            {
+                "path": dataset["path"],
+                "shape": list(arr.shape),
+                "chunks": _grid(arr.shape, arr.chunks),
+                "shards": _grid(arr.shape, arr.shards) if arr.shards else None,
+                "scale": transforms.get("scale"),
+                "translation": transforms.get("translation"),
+            }
+        )
+    arr = group[array]
+    codecs = [_codec_text(c) for c in arr.compressors]
+    return {
+        "nifti_header": "nifti" in group,
+        "ome_version": ome.get("version"),
+        "axes": axes,
+        "level": next(i for i, d in enumerate(ms["datasets"]) if d["path"] == array),
+        "levels": levels,
+        "codecs": codecs,
+        "zarr_format": int(arr.metadata.zarr_format),
+    }
+
+
 def describe(path: str, storage_options: dict | None = None) -> dict:
-    """Everything ``voxray info`` reports about an image, as plain values."""
+    """Everything ``voxray info`` reports about an image or Zarr store, as plain values."""
     from ..open import load
     from ..planning import default_chunks, expand_chunks
     from ..sources.remote import is_url
@@ -70,19 +161,34 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
     lay = proxy.reader.layout
     data_spec = proxy.reader.source
     scaled = lay.scaled_dtype()
-    files = _files(img, data_spec, storage_options)
+    store = img.provenance.store if img.provenance is not None else None
+    zinfo = _zarr(img, storage_options) if store is not None else None
+    if zinfo is not None:
+        files = _store_files(store[0])
+        fmt = "NIfTI-Zarr" if zinfo["nifti_header"] else "OME-Zarr"
+        compression = ", ".join(zinfo["codecs"]) or "none"
+    else:
+        files = _files(img, data_spec, storage_options)
+        fmt = _FORMATS.get(img.nibabel_class.__name__, img.nibabel_class.__name__)
+        compression = data_spec.compression or "none"
     zooms = [float(z) for z in hdr.get_zooms()]
     units = None
     if hasattr(hdr, "get_xyzt_units"):
         space, time = hdr.get_xyzt_units()
         units = {"space": space, "time": time}
-    chunk = default_chunks(lay.shape, scaled.itemsize)
-    nchunks = math.prod(len(c) for c in expand_chunks(lay.shape, chunk))
+    if zinfo is not None:  # the stored chunks of the level, in NIfTI axis order like "shape"
+        level = zinfo["levels"][zinfo["level"]]
+        to_nifti = [zinfo["axes"].index(a) for a in ("x", "y", "z", "t", "c") if a in zinfo["axes"]]
+        chunk = tuple(level["chunks"]["shape"][a] for a in to_nifti)
+        nchunks = level["chunks"]["count"]
+    else:  # the chunks voxray reads in (contiguous slabs)
+        chunk = default_chunks(lay.shape, scaled.itemsize)
+        nchunks = math.prod(len(c) for c in expand_chunks(lay.shape, chunk))
     out = {
-        "path": path if is_url(path) else os.path.abspath(path),
-        "format": _FORMATS.get(img.nibabel_class.__name__, img.nibabel_class.__name__),
+        "path": path if is_url(path) else os.path.abspath(path.removeprefix("file://")),
+        "format": fmt,
         "nibabel_class": img.nibabel_class.__name__,
-        "compression": data_spec.compression or "none",
+        "compression": compression,
         "files": files,
         "shape": list(img.shape),
         "dtype_on_disk": lay.dtype.str if lay.dtype.fields is None else str(lay.dtype),
@@ -102,7 +208,7 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
             "inter": float(lay.inter),
             "applied": lay.is_scaled,
         },
-        "vox_offset": lay.offset,
+        "vox_offset": None if zinfo is not None else lay.offset,
         "data_bytes": lay.nbytes,
         "chunks": {
             "shape": list(chunk),
@@ -113,7 +219,20 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         "description": _text(hdr, "descrip"),
         "extensions": [int(e.get_code()) for e in getattr(hdr, "extensions", [])],
     }
-    if data_spec.compression == "gzip":
+    if zinfo is not None:
+        level = zinfo["levels"][zinfo["level"]]
+        shards = level["shards"]
+        out["shards"] = (
+            None
+            if shards is None
+            else {
+                "shape": [shards["shape"][a] for a in to_nifti],
+                "count": shards["count"],
+                "bytes": math.prod(shards["shape"]) * lay.dtype.itemsize,
+            }
+        )
+        out["zarr"] = zinfo
+    if zinfo is None and data_spec.compression == "gzip":
         from ..sources.gzcache import find_index
 
         found = find_index(data_spec)
@@ -160,7 +279,9 @@ def _name(dtype_str: str) -> str:
         return dtype_str
 
 
-def _bytes(n: int) -> str:
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "size not listed"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -182,10 +303,14 @@ def format_text(d: dict) -> str:
     )
     files = ", ".join(f"{v['path']} ({_bytes(v['bytes'])})" for v in d["files"].values())
     ch = d["chunks"]
+    z = d.get("zarr")
+    fmt = d["format"]
+    if z is not None and z["ome_version"]:
+        fmt += f" (OME-Zarr {z['ome_version']})" if z["nifti_header"] else f" {z['ome_version']}"
     lines = [
         ("path", d["path"]),
-        ("format", d["format"] + (f", {d['compression']}" if d["compression"] != "none" else "")),
-        ("files", files),
+        ("format", fmt + (f", {d['compression']}" if d["compression"] != "none" else "")),
+        ("store" if z is not None else "files", files),
         ("shape", " x ".join(map(str, d["shape"]))),
         (
             "dtype",
@@ -197,9 +322,32 @@ def format_text(d: dict) -> str:
         ("qform", f"{d['qform']['label']} ({d['qform']['code']})" if d["qform"] else "n/a"),
         ("sform", f"{d['sform']['label']} ({d['sform']['code']})" if d["sform"] else "n/a"),
         ("scaling", scaling),
-        ("data", f"{_bytes(d['data_bytes'])} at offset {d['vox_offset']}"),
-        ("chunks", f"{tuple(ch['shape'])}: {ch['count']} chunk(s) of up to {_bytes(ch['bytes'])}"),
     ]
+    if z is None:
+        lines += [
+            ("data", f"{_bytes(d['data_bytes'])} at offset {d['vox_offset']}"),
+            (
+                "chunks",
+                f"{tuple(ch['shape'])}: {ch['count']} chunk(s) of up to {_bytes(ch['bytes'])}",
+            ),
+        ]
+    else:
+        lines.append(("data", f"{_bytes(d['data_bytes'])} uncompressed (level {z['level']})"))
+        lines.append(("levels", f"{len(z['levels'])}, Zarr axes {', '.join(z['axes'])}"))
+        for lv in z["levels"]:
+            shards = lv["shards"]
+            lines.append(
+                (
+                    f"  level {lv['path']}",
+                    f"{' x '.join(map(str, lv['shape']))}; chunks "
+                    f"{' x '.join(map(str, lv['chunks']['shape']))} ({lv['chunks']['count']}); "
+                    + (
+                        f"shards {' x '.join(map(str, shards['shape']))} ({shards['count']})"
+                        if shards
+                        else "no shards"
+                    ),
+                )
+            )
     if d["intent"]:
         lines.append(("intent", d["intent"]))
     if d["description"]:
@@ -215,6 +363,25 @@ def format_text(d: dict) -> str:
 
 
 def run(args) -> int:
-    d = describe(args.path, storage_options(args))
-    print(json.dumps(d, indent=2) if args.json else format_text(d))
-    return 0
+    options = storage_options(args)
+    if len(args.path) == 1:  # one object (JSON) or block (text); an error goes to main
+        d = describe(args.path[0], options)
+        print(json.dumps(d, indent=2) if args.json else format_text(d))
+        return 0
+    results, failed, shown = [], False, 0
+    for path in args.path:
+        try:
+            d = describe(path, options)
+        except (VoxrayError, OSError) as e:
+            message = str(e) if path in str(e) else f"{path}: {e}"
+            print(f"voxray info: error: {message}", file=sys.stderr, flush=True)
+            failed = True
+            results.append({"path": path, "error": message})
+            continue
+        results.append(d)
+        if not args.json:  # each as it comes: a long list shows progress
+            print(("\n" if shown else "") + format_text(d), flush=True)
+            shown += 1
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 2 if failed else 0

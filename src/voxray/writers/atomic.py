@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 
-__all__ = ["AtomicFile", "StreamTarget", "temp_name"]
+from ..errors import VoxrayError
+
+__all__ = ["AtomicFile", "StreamTarget", "replace_dir", "temp_name"]
 
 
 def temp_name(path: str) -> str:
@@ -106,4 +109,26 @@ class StreamTarget:
         self.sync()
 
     def abort(self) -> None:
+        pass
+
+
+def replace_dir(partial: str, final: str, overwrite: bool) -> None:
+    """Move a finished directory (a store) into place atomically: the old one aside
+    first, then removed; the parent directory fsynced."""
+    aside = None
+    if os.path.exists(final):
+        if not overwrite:
+            raise VoxrayError(
+                f"{final!r} already exists; pass overwrite=True (--overwrite) to replace it"
+            )
+        aside = f"{partial}.old"
+        os.replace(final, aside)
+    os.replace(partial, final)
+    if aside:
+        shutil.rmtree(aside, ignore_errors=True)
+    try:
+        fd = os.open(os.path.dirname(final), os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:
         pass

@@ -31,6 +31,7 @@ from ..errors import VoxrayError
 from ..image import Image
 from ..proxy import ArrayProxy, DaskProxy
 from ..reader import BaseReader
+from ..sources import is_url
 
 __all__ = [
     "ValuePlan",
@@ -73,7 +74,7 @@ def as_image(obj) -> tuple[Image, tuple | None]:
 def source_paths(img) -> set[str]:
     """Local files the image's data is read from (its provenance, the readers in its proxy
     or dask graph, and its own file name)."""
-    out = {p for p in img.provenance.files if "://" not in p}
+    out = {p for p in img.provenance.files if not is_url(p)}
     obj = img.dataobj
     readers = []
     if isinstance(obj, ArrayProxy):
@@ -85,7 +86,7 @@ def source_paths(img) -> set[str]:
         path = getattr(reader.source, "path", None)
         if path:
             out.add(path)
-    if img.get_filename() and "://" not in img.get_filename():
+    if img.get_filename() and not is_url(img.get_filename()):
         out.add(os.path.abspath(img.get_filename()))
     return out
 

@@ -4,8 +4,9 @@ The data written is exactly what a ``.nii`` would hold (:func:`voxray.formats.ni
 plan_nifti` plans it: stored integers and scaling kept for unchanged data, nibabel's rules
 otherwise), transposed to Zarr's ``(t, c, z, y, x)`` order; the ``nifti`` array
 holds the same header, extensions included. Levels after the first are computed
-from the previous level as stored, block by block (:mod:`.pyramid`), until the
-smallest fits in one chunk.
+from the previous level as stored, block by block (:mod:`.pyramid`); by default
+until the smallest level is an overview of at most 64 voxels a side that fits in
+one chunk (:func:`default_levels`).
 
 Completion is explicit: each level's array is marked complete when all its chunks
 are written, and the group's OME metadata is written last. A local store is built
@@ -20,18 +21,18 @@ from __future__ import annotations
 import functools
 import math
 import os
-import shutil
 
 import numpy as np
 
 from ...errors import VoxrayError
 from ...sources import is_url
 from ...writers import pipeline
+from ...writers.atomic import replace_dir
 from ...writers.values import as_image
 from ..nifti.write import output_class, plan_nifti
 from . import ome, pyramid
 
-__all__ = ["default_chunks", "to_zarr"]
+__all__ = ["default_chunks", "default_levels", "to_zarr"]
 
 #: Default chunk: one volume (t = 1) when a volume is at most this large...
 WHOLE_VOLUME = 16 * 2**20
@@ -41,6 +42,9 @@ CUBE = 128
 SHARD_ABOVE = 512
 #: ...and hold about this many bytes (a write job covers whole shards).
 SHARD_BYTES = 32 * 2**20
+#: The default pyramid halves x, y, z until the largest spatial side is at most this many
+#: voxels: the small overview level OME-Zarr viewers open first.
+OVERVIEW_SIDE = 64
 
 
 def default_chunks(zshape, axes, itemsize: int) -> tuple[int, ...]:
@@ -54,6 +58,23 @@ def default_chunks(zshape, axes, itemsize: int) -> tuple[int, ...]:
         else:
             chunk.append(1)
     return tuple(chunk)
+
+
+def default_levels(zshape, spatial, chunk) -> int:
+    """The default number of pyramid levels: halve the ``spatial`` axes (Zarr order) until
+    the largest spatial side is at most :data:`OVERVIEW_SIDE` voxels and the smallest
+    level fits in one ``chunk``.
+
+    >>> default_levels((182, 218, 182), (0, 1, 2), (182, 218, 182))  # 1 mm MNI: 218, 109, 55
+    3
+    >>> default_levels((300, 64, 64, 40), (1, 2, 3), (1, 64, 64, 40))
+    1
+    """
+    fit = len(pyramid.level_shapes(zshape, spatial, chunk, None))
+    side, overview = max((zshape[a] for a in spatial), default=1), 1
+    while side > OVERVIEW_SIDE:
+        side, overview = (side + 1) // 2, overview + 1
+    return max(fit, overview)
 
 
 def _normalize_chunks(chunks, zshape, axes, itemsize) -> tuple[int, ...]:
@@ -224,7 +245,9 @@ def to_zarr(
         Zarr v3 sharding. Default: on (shards of about 32 MiB) when a level has more
         than 512 chunks.
     levels : int, optional
-        Number of pyramid levels (default: until the smallest fits in one chunk).
+        Number of pyramid levels. Default: halve until the largest spatial side is at
+        most 64 voxels and the smallest level fits in one chunk (a 1 mm MNI image,
+        182 x 218 x 182, gets 3 levels: 218, 109 and 55 voxels along y).
     compressor : zarr codec
         Default: Blosc zstd, level 1, byte shuffle.
     label : bool, optional
@@ -274,6 +297,8 @@ def to_zarr(
         zdata = zdata.astype(dtype)
     spatial = tuple(a for a, name in enumerate(axes) if name in "xyz")
     chunk = _normalize_chunks(chunks, zdata.shape, axes, dtype.itemsize)
+    if levels is None:
+        levels = default_levels(zdata.shape, spatial, chunk)
     shapes = pyramid.level_shapes(zdata.shape, spatial, chunk, levels)
     method = "mean"  # decided from level 0 as stored, when there is a pyramid
 
@@ -403,7 +428,7 @@ def to_zarr(
         if bar:
             bar.close()
     if local:
-        _replace_dir(target, final, overwrite)
+        replace_dir(target, final, overwrite)
     return final
 
 
@@ -420,24 +445,3 @@ def _resume(root, name, shape, chunk, shard, dtype):
         and (tuple(arr.shards) if arr.shards else None) == (tuple(shard) if shard else None)
     )
     return arr if done and same else None
-
-
-def _replace_dir(partial: str, final: str, overwrite: bool) -> None:
-    """Move the finished store into place (the old one aside first, then removed)."""
-    aside = None
-    if os.path.exists(final):
-        if not overwrite:
-            raise VoxrayError(
-                f"{final!r} already exists; pass overwrite=True (--overwrite) to replace it"
-            )
-        aside = f"{partial}.old"
-        os.replace(final, aside)
-    os.replace(partial, final)
-    if aside:
-        shutil.rmtree(aside, ignore_errors=True)
-    try:
-        fd = os.open(os.path.dirname(final), os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    except OSError:
-        pass
