@@ -13,9 +13,11 @@ from voxray.testing import NIBABEL_DATA
 
 path = str(NIBABEL_DATA / "example4d.nii.gz")
 
-# 1. Load: only the header is read. The image has nibabel's API.
+# 1. Load: only the header is read. The image is a nibabel image (voxray's subclass of
+#    nibabel.Nifti1Image), so it has nibabel's API.
 img = vx.load(path)
-print(img)  # <voxray.Image Nifti1Image shape=(128, 96, 24, 2) dtype=int16 lazy ...>
+print(repr(img))  # <voxray.Nifti1Image shape=(128, 96, 24, 2) dtype=int16 lazy '...'>
+assert type(img).__name__ == "Nifti1Image" and isinstance(img, nib.Nifti1Image)
 print("shape", img.shape, "on-disk dtype", img.get_data_dtype())
 print("affine\n", img.affine.round(3))
 print("zooms", img.header.get_zooms(), "units", img.header.get_xyzt_units())
@@ -54,6 +56,8 @@ print("canonical axes:", vx.aff2axcodes(canonical.affine), "lazy:", not canonica
 mean = img.to_dask().mean(axis=-1).compute()
 print("mean volume:", mean.shape, float(mean.mean()))
 
-# 8. Code written for nibabel images takes img.to_nibabel(), whose data stays lazy.
+# 8. Code written for nibabel images (nilearn too) takes img as it is: it is one.
+print("a nibabel.Nifti1Image:", isinstance(img, nib.Nifti1Image), "lazy:", not img.in_memory)
+# img.to_nibabel() is kept for compatibility: a plain nibabel image over the same lazy proxy.
 nimg = img.to_nibabel()
 print(type(nimg).__name__, "lazy:", nib.is_proxy(nimg.dataobj))

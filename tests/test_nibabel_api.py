@@ -18,6 +18,7 @@ import nibabel.tests.test_proxy_api as nib_proxy_api
 import nibabel.tests.test_spm2analyze as nib_spm2
 import nibabel.tests.test_spm99analyze as nib_spm99
 import numpy as np
+import pytest
 
 import voxray as vx
 
@@ -128,63 +129,153 @@ class TestVoxrayImageAPI(
             img[:]
 
 
-# -- nibabel's per-format image API validators (test_image_api) ------------------------
+# -- nibabel's per-format image API validators (nibabel.tests.test_image_api) ------------
+#
+# Each class runs nibabel's validators (data interface, affine, header shape, get/set
+# dtype, dtype overrides, file names and file maps; for the single-file NIfTI classes also
+# to/from bytes, streams, URLs) over images made by ``vx.<Class>(arr, affine, header)``:
+# array images, and proxy images loaded back from BytesIO through voxray's reader.
 
 
-class TestVoxrayAnalyzeAPI(nib_image_api.TestAnalyzeAPI):
+class _VoxrayMakeImageAPI:
+    """Fewer example shapes than nibabel's four: each validator writes every example image
+    through voxray's out-of-core writer, and 3-d images are what the rest of the suite
+    exercises most. 1-d, 2-d and 4-d stay (the unusual ranks)."""
+
+    example_shapes = ((2,), (2, 3), (2, 3, 4, 5))
+
+
+class _VoxrayURL:
+    def validate_from_url(self, imaker, params):
+        # nibabel's validate_from_url with one change: ``expect_request`` (a handler that
+        # answers every request) instead of ``expect_oneshot_request``. voxray's from_url
+        # is lazy and reads by HTTP byte ranges (a HEAD, then GETs), where nibabel
+        # downloads the whole file in one request.
+        server = self.httpserver
+        img = imaker()
+        img_bytes = img.to_bytes()
+        server.expect_request("/img").respond_with_data(img_bytes)
+        url = server.url_for("/img")
+        assert url.startswith("http://")
+        rt_img = img.__class__.from_url(url)
+        assert rt_img.to_bytes() == img_bytes
+        assert self._header_eq(img.header, rt_img.header)
+        assert np.array_equal(img.get_fdata(), rt_img.get_fdata())
+        del img
+        del rt_img
+
+
+class TestVoxrayAnalyzeAPI(_VoxrayMakeImageAPI, nib_image_api.TestAnalyzeAPI):
     klass = image_maker = vx.AnalyzeImage
 
 
-class TestVoxraySpm99AnalyzeAPI(nib_image_api.TestSpm99AnalyzeAPI):
+class TestVoxraySpm99AnalyzeAPI(_VoxrayMakeImageAPI, nib_image_api.TestSpm99AnalyzeAPI):
     klass = image_maker = vx.Spm99AnalyzeImage
 
 
-class TestVoxraySpm2AnalyzeAPI(nib_image_api.TestSpm2AnalyzeAPI):
+class TestVoxraySpm2AnalyzeAPI(_VoxrayMakeImageAPI, nib_image_api.TestSpm2AnalyzeAPI):
     klass = image_maker = vx.Spm2AnalyzeImage
 
 
-class TestVoxrayNifti1PairAPI(nib_image_api.TestNifti1PairAPI):
+class TestVoxrayNifti1PairAPI(_VoxrayMakeImageAPI, nib_image_api.TestNifti1PairAPI):
     klass = image_maker = vx.Nifti1Pair
 
 
-class TestVoxrayNifti1API(nib_image_api.TestNifti1API):
+class TestVoxrayNifti1API(_VoxrayURL, _VoxrayMakeImageAPI, nib_image_api.TestNifti1API):
     klass = image_maker = vx.Nifti1Image
 
 
-class TestVoxrayNifti2PairAPI(nib_image_api.TestNifti2PairAPI):
+class TestVoxrayNifti2PairAPI(_VoxrayMakeImageAPI, nib_image_api.TestNifti2PairAPI):
     klass = image_maker = vx.Nifti2Pair
 
 
-class TestVoxrayNifti2API(nib_image_api.TestNifti2API):
+class TestVoxrayNifti2API(_VoxrayURL, _VoxrayMakeImageAPI, nib_image_api.TestNifti2API):
     klass = image_maker = vx.Nifti2Image
 
 
-# -- nibabel's per-format image test classes (test_analyze, test_spm*, test_nifti*) ----
+# -- nibabel's per-format image tests (test_analyze, test_spm99analyze, test_spm2analyze,
+# test_nifti1, test_nifti2), with ``image_class`` a voxray class ------------------------
 
 
-class TestVoxrayAnalyzeImage(nib_analyze.TestAnalyzeImage):
+def pytest_generate_tests(metafunc):
+    """nibabel's ``supported_dtype`` parametrization (``nibabel/tests/conftest.py``, which
+    pytest loads only for tests inside nibabel's package)."""
+    if "supported_dtype" in metafunc.fixturenames:
+        from nibabel.spatialimages import supported_np_types
+
+        dtypes = supported_np_types(metafunc.cls.image_class.header_class())
+        metafunc.parametrize("supported_dtype", sorted(dtypes, key=lambda t: t.__name__))
+
+
+_MEMMAP = (
+    "nibabel's test asserts np.asanyarray(img.dataobj) is a numpy memmap; voxray never "
+    "memory-maps (its ArrayProxy reads by os.pread / byte ranges and returns plain arrays)"
+)
+_SPATIAL_FIRST = (
+    "nibabel.imageclasses.spatial_axes_first checks type(img) in KNOWN_SPATIAL_FIRST (exact "
+    "types), so it is False for a 4-d voxray subclass and nibabel's test expects "
+    "img.slicer to raise ValueError; voxray's slicer knows its axes are spatial first. "
+    "test_slicer_spatial_first_known runs the rest of the test"
+)
+
+
+class _VoxrayImageTests:
+    """Overrides shared by every voxray image class: the (b) exceptions, marked, and nibabel's
+    test_slicer run once more with voxray's class counted as spatial-axes-first."""
+
+    @pytest.mark.xfail(reason=_MEMMAP, strict=True)
+    def test_load_mmap(self):
+        super().test_load_mmap()
+
+    @pytest.mark.xfail(reason=_SPATIAL_FIRST, strict=True)
+    def test_slicer(self):
+        super().test_slicer()
+
+    def test_slicer_spatial_first_known(self, monkeypatch):
+        """nibabel's test_slicer, with this class added to KNOWN_SPATIAL_FIRST so its 4-d
+        and 3-d slicing checks run (affine translation and scaling, errors, data)."""
+        import nibabel.imageclasses as imageclasses
+
+        known = (*imageclasses.KNOWN_SPATIAL_FIRST, self.image_class)
+        monkeypatch.setattr(imageclasses, "KNOWN_SPATIAL_FIRST", known)
+        super().test_slicer()
+
+
+class _VoxrayNiftiImageTests(_VoxrayImageTests):
+    @pytest.mark.xfail(reason=_MEMMAP, strict=True)
+    def test_load_save(self):
+        super().test_load_save()
+
+    def test_load_save_without_memmap(self, monkeypatch):
+        """nibabel's test_load_save with its memmap check read as 'a numpy array' (np.memmap
+        aliased to np.ndarray for the test): the .gz and .bz2 round trips still run."""
+        monkeypatch.setattr(np, "memmap", np.ndarray)
+        super().test_load_save()
+
+
+class TestVoxrayAnalyzeImage(_VoxrayImageTests, nib_analyze.TestAnalyzeImage):
     image_class = vx.AnalyzeImage
 
 
-class TestVoxraySpm99AnalyzeImage(nib_spm99.TestSpm99AnalyzeImage):
+class TestVoxraySpm99AnalyzeImage(_VoxrayImageTests, nib_spm99.TestSpm99AnalyzeImage):
     image_class = vx.Spm99AnalyzeImage
 
 
-class TestVoxraySpm2AnalyzeImage(nib_spm2.TestSpm2AnalyzeImage):
+class TestVoxraySpm2AnalyzeImage(_VoxrayImageTests, nib_spm2.TestSpm2AnalyzeImage):
     image_class = vx.Spm2AnalyzeImage
 
 
-class TestVoxrayNifti1Pair(nib_nifti1.TestNifti1Pair):
+class TestVoxrayNifti1Pair(_VoxrayNiftiImageTests, nib_nifti1.TestNifti1Pair):
     image_class = vx.Nifti1Pair
 
 
-class TestVoxrayNifti1Image(nib_nifti1.TestNifti1Image):
+class TestVoxrayNifti1Image(_VoxrayNiftiImageTests, nib_nifti1.TestNifti1Image):
     image_class = vx.Nifti1Image
 
 
-class TestVoxrayNifti2Pair(nib_nifti2.TestNifti2Pair):
+class TestVoxrayNifti2Pair(_VoxrayNiftiImageTests, nib_nifti2.TestNifti2Pair):
     image_class = vx.Nifti2Pair
 
 
-class TestVoxrayNifti2Image(nib_nifti2.TestNifti2Image):
+class TestVoxrayNifti2Image(_VoxrayNiftiImageTests, nib_nifti2.TestNifti2Image):
     image_class = vx.Nifti2Image

@@ -20,7 +20,8 @@ COMMANDS = (info, index, convert)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="voxray", description="Out-of-core tools for NIfTI and Analyze images."
+        prog="voxray",
+        description="Out-of-core tools for NIfTI, Analyze and NIfTI-Zarr / OME-Zarr images.",
     )
     parser.add_argument("--version", action="version", version=f"voxray {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "path",
         nargs="+",
+        metavar="PATH",
         help="image file (.nii, .nii.gz, .hdr/.img), Zarr store (.nii.zarr, .ome.zarr) or URL "
         "(s3://, https://)",
     )
@@ -125,7 +126,9 @@ def _zarr(img, storage_options) -> dict:
     levels = []
     for dataset in ms["datasets"]:
         arr = group[dataset["path"]]
-        transforms = {t["type"]: t[t["type"]] for t in dataset.get("coordinateTransformations", [])}
+        transforms = {
+            t["type"]: t[t["type"]] for t in dataset.get("coordinateTransformations", [])
+        }
         levels.append(
             {
                 "path": dataset["path"],
@@ -178,7 +181,9 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         units = {"space": space, "time": time}
     if zinfo is not None:  # the stored chunks of the level, in NIfTI axis order like "shape"
         level = zinfo["levels"][zinfo["level"]]
-        to_nifti = [zinfo["axes"].index(a) for a in ("x", "y", "z", "t", "c") if a in zinfo["axes"]]
+        to_nifti = [
+            zinfo["axes"].index(a) for a in ("x", "y", "z", "t", "c") if a in zinfo["axes"]
+        ]
         chunk = tuple(level["chunks"]["shape"][a] for a in to_nifti)
         nchunks = level["chunks"]["count"]
     else:  # the chunks voxray reads in (contiguous slabs)
@@ -213,7 +218,7 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         "chunks": {
             "shape": list(chunk),
             "count": nchunks,
-            "bytes": math.prod(chunk) * scaled.itemsize,
+            "bytes": math.prod(chunk) * (scaled if zinfo is None else lay.dtype).itemsize,
         },
         "intent": _intent(hdr),
         "description": _text(hdr, "descrip"),

@@ -29,7 +29,7 @@ from ...errors import (
     VoxrayError,
 )
 from ...reader import ArrayLayout
-from ...sources import local_spec, open_source
+from ...sources import is_url, local_spec, open_source
 
 __all__ = [
     "SUPPORTED_CLASSES",
@@ -85,7 +85,7 @@ def split_url(filename: str) -> tuple[str, str, str]:
     nibabel's file-name helpers normalise paths (``s3://b/k`` would become
     ``s3:/b/k``) and know nothing of queries: they see only the path part.
     """
-    if "://" not in filename or filename.startswith("file://"):
+    if not is_url(filename):
         return "", filename, ""
     scheme, rest = filename.split("://", 1)
     rest, sep, query = rest.partition("?")
