@@ -74,13 +74,17 @@ def imports(path: Path):
                 continue
             names = tuple(a.name for a in node.names)
             # ``from . import nifti`` names a submodule, not an attribute.
-            subs = [n for n in names if (SRC.parent / (target + "." + n).replace(".", "/")).exists()
-                    or (SRC.parent / ((target + "." + n).replace(".", "/") + ".py")).exists()]
+            subs = [n for n in names if _is_module(f"{target}.{n}")]
             for n in subs:
                 yield node.lineno, f"{target}.{n}", ()
             rest = tuple(n for n in names if n not in subs)
             if rest or not subs:
                 yield node.lineno, target, rest
+
+
+def _is_module(name: str) -> bool:
+    path = SRC.parent / name.replace(".", "/")
+    return path.is_dir() or path.with_suffix(".py").exists()
 
 
 MODULES = sorted(SRC.rglob("*.py"))

@@ -192,7 +192,7 @@ def test_sniffed_single_file_without_its_suffix(tmp_path):
     ref = nib.load(NIBABEL_DATA / "example4d.nii.gz")
     np.testing.assert_array_equal(np.asarray(img.dataobj), np.asanyarray(ref.dataobj))
     (tmp_path / "text.dat").write_bytes(b"not an image at all" * 40)
-    with pytest.raises(vx.NotAnImageError, match="text.dat"):
+    with pytest.raises(vx.NotAnImageError, match=r"text\.dat"):
         vx.load(tmp_path / "text.dat")
 
 

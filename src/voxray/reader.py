@@ -112,8 +112,6 @@ class ArrayLayout:
         object.__setattr__(self, "_scaled", None)
 
 
-
-
 class BaseReader:
     """Scaled basic (and advanced) selections of one stored array.
 

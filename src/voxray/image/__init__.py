@@ -454,4 +454,3 @@ def _from_nibabel_proxy(proxy):
     import dask.array as da
 
     return DaskProxy(da.from_array(proxy, chunks="auto", asarray=True))
-

@@ -151,5 +151,3 @@ def remote_locator(storage_options: dict | None = None):
         return RemoteSpec.for_url(name, storage_options, compression)
 
     return locate
-
-

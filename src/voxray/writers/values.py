@@ -66,8 +66,7 @@ def as_image(obj) -> tuple[Image, tuple | None]:
     if hasattr(obj, "dataobj") and hasattr(obj, "header") and hasattr(obj, "affine"):
         return Image.from_image(obj), None
     raise TypeError(
-        f"cannot save {type(obj).__name__}: expected an image (voxray or nibabel) or a "
-        f"DataArray"
+        f"cannot save {type(obj).__name__}: expected an image (voxray or nibabel) or a DataArray"
     )
 
 

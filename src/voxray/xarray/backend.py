@@ -15,6 +15,7 @@ from xarray.core import indexing
 
 __all__ = ["VoxrayBackendArray", "VoxrayBackendEntrypoint", "looks_like_an_image"]
 
+
 class VoxrayBackendArray(BackendArray):
     """A picklable lazily indexed array over a voxray reader (plain values only)."""
 
