@@ -55,6 +55,14 @@ def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
         fmt = formats.for_header_bytes(_sniff(name.removeprefix("file://")))
         if fmt is not None:
             return fmt
+    verb, what = (
+        ("reads", "from the suffix {!r} or from its first bytes")
+        if sniff
+        else (
+            "writes",
+            "from the suffix {!r}",
+        )
+    )
     known = ", ".join(
         s for f in formats.formats() for s in f.suffixes if not s.endswith((".bz2", ".zst"))
     )
@@ -62,8 +70,7 @@ def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
 
     suffix = splitext_addext(name.rstrip("/"), (".gz", ".bz2", ".zst"))[1]
     raise NotAnImageError(
-        f"{name!r}: cannot work out the file type from the suffix {suffix!r} or from its "
-        f"first bytes; voxray reads {known}"
+        f"{name!r}: cannot work out the file type {what.format(suffix)}; voxray {verb} {known}"
     )
 
 

@@ -276,17 +276,20 @@ def _mat_affine(klass: type, filename: str, hbytes: bytes, locate) -> np.ndarray
         mspec = locate(mat_name)
     except ImageNotFoundError:
         return None
-    if mspec.size == 0:
-        return None
-    if mspec.size > MAX_HEADER:
-        raise InvalidHeaderError(f"{mat_name!r} has {mspec.size} bytes: too large for an SPM .mat")
-    from nibabel.fileholders import FileHolder
-
     src = open_source(mspec)
     if getattr(mspec, "compression", None) == "gzip":  # x.mat.gz beside x.hdr.gz
-        data = src.read_prefix(MAX_HEADER)
+        data = src.read_prefix(MAX_HEADER + 1)
     else:
-        data = src.read(0, mspec.size)
+        size = src.size or 0
+        if size > MAX_HEADER:
+            raise InvalidHeaderError(f"{mat_name!r} has {size} bytes: too large for an SPM .mat")
+        data = src.read(0, size) if size else b""
+    if not data:
+        return None
+    if len(data) > MAX_HEADER:
+        raise InvalidHeaderError(f"{mat_name!r}: too large for an SPM .mat")
+    from nibabel.fileholders import FileHolder
+
     file_map = {
         "header": FileHolder(fileobj=io.BytesIO(hbytes)),
         "image": FileHolder(fileobj=io.BytesIO()),

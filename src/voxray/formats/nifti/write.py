@@ -88,7 +88,7 @@ def output_class(src_class: type, filename: str) -> tuple[type, bool]:
             return klass, gz
     raise NotAnImageError(
         f"{filename!r}: cannot work out the file type from the suffix {ext!r}; voxray writes "
-        f".nii, .nii.gz, .hdr/.img (optionally .gz)"
+        f".nii, .nii.gz, .hdr/.img (optionally .gz) and .nii.zarr stores"
     )
 
 

@@ -126,6 +126,10 @@ def _header_from_bytes(raw: bytes, where: str):
     return cls.from_fileobj(io.BytesIO(raw), check=False)
 
 
+_SPACE_UNITS = {"millimeter": "mm", "micrometer": "micron", "meter": "meter"}
+_TIME_UNITS = {"second": "sec", "millisecond": "msec", "microsecond": "usec"}
+
+
 def _transforms(dataset) -> tuple[np.ndarray, np.ndarray]:
     scale = translation = None
     for t in dataset.get("coordinateTransformations", []):
@@ -186,7 +190,12 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
         klass = nib.Nifti1Image
         s0, t0 = _transforms(datasets[0])
         affine0 = _spatial_matrix(names, s0, t0)
-        header.set_xyzt_units("mm", "sec")
+        # OME's axis units and scales stand in for the header's units and zooms.
+        units = {a["name"]: a.get("unit") for a in ms["axes"]}
+        space = _SPACE_UNITS.get(units.get("x"), "unknown")
+        time = _TIME_UNITS.get(units.get("t"), "unknown")
+        header.set_xyzt_units(space, time)
+        header.set_zooms([abs(float(s0[names.index(a)])) for a in nifti_axes])
         source_header = None
     s0, t0 = _transforms(datasets[0])
     sn, tn = _transforms(datasets[level])

@@ -104,7 +104,10 @@ def _shards(shards, chunk, zshape, axes, itemsize):
         for a in reversed(range(len(shard))):
             while shard[a] < zshape[a] and itemsize * math.prod(shard) * 2 <= SHARD_BYTES:
                 shard[a] = min(zshape[a], shard[a] * 2)
-        shard = [math.ceil(s / c) * c for s, c in zip(shard, chunk)]
+        # Whole chunks, and no more of them than the array has along each axis.
+        shard = [
+            min(math.ceil(s / c), math.ceil(n / c)) * c for s, c, n in zip(shard, chunk, zshape)
+        ]
         return tuple(shard) if tuple(shard) != tuple(chunk) else None
     if isinstance(shards, dict):
         shards = tuple(int(shards.get(a, c)) for a, c in zip(axes, chunk))
