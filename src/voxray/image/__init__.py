@@ -373,8 +373,11 @@ class ImageSlicer:
     def __init__(self, img: Image):
         self.img = img
 
-    def __getitem__(self, key) -> Image:
+    def _selection(self, key):
         img = self.img
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(k, slice) and k.step == 0 for k in keys):
+            raise ValueError("slice step cannot be 0")  # as nibabel's slicer
         try:
             sel = normalize_index(key, img.shape)
         except (ValueError, TypeError) as e:
@@ -386,13 +389,23 @@ class ImageSlicer:
                 raise IndexError(
                     "Scalar indices disallowed in spatial dimensions; Use `[x]` or `x:x+1`."
                 )
-        if any(s is not None and s.count == 0 for s in sel):
-            raise IndexError("Empty slice requested")
+        return sel
+
+    def slice_affine(self, slicer) -> np.ndarray:
+        """The affine of ``img.slicer[slicer]``: every voxel keeps its world position."""
+        sel = self._selection(slicer)
         transform = np.eye(4)
         for i, s in enumerate(sel[:3]):
             transform[i, i] = s.step
             transform[i, 3] = s.start
-        affine = img.affine.dot(transform) if img.affine is not None else None
+        return self.img.affine.dot(transform)
+
+    def __getitem__(self, key) -> Image:
+        img = self.img
+        sel = self._selection(key)
+        if any(s is not None and s.count == 0 for s in sel):
+            raise IndexError("Empty slice requested")
+        affine = self.slice_affine(key) if img.affine is not None else None
         obj = img.dataobj
         if isinstance(obj, ArrayProxy | DaskProxy):
             data = obj.sliced(key)

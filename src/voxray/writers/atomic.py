@@ -87,13 +87,14 @@ class AtomicFile:
 
 
 class StreamTarget:
-    """An open file object as a write target (nibabel's ``FileHolder(fileobj=...)``):
-    written in order from its current position; ``commit``/``abort`` leave it open."""
+    """An open file object as a write target (nibabel's ``FileHolder(fileobj=..., pos=...)``):
+    written in order from ``pos``; ``commit``/``abort`` leave it open."""
 
     path = None
 
-    def __init__(self, fileobj):
+    def __init__(self, fileobj, pos: int = 0):
         self.fileobj = fileobj
+        fileobj.seek(pos)  # as nibabel's FileHolder.get_prepare_fileobj
 
     def write(self, data) -> int:
         mv = memoryview(data).cast("B")

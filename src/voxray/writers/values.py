@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 
-class WriteError(VoxrayError):
-    """The values cannot be written with the requested type or scaling."""
+class WriteError(VoxrayError, WriterError):
+    """The values cannot be written with the requested type or scaling (also nibabel's
+    ``WriterError``)."""
 
 
 def as_image(obj) -> tuple[Image, tuple | None]:
@@ -71,8 +72,8 @@ def as_image(obj) -> tuple[Image, tuple | None]:
 
 
 def source_paths(img) -> set[str]:
-    """Local files the image's data is read from (its provenance, the readers in its proxy
-    or dask graph, and its own file name)."""
+    """Local files the image's data is read from (its provenance, and the readers in its
+    proxy or dask graph); not merely the file it was last saved to."""
     out = {p for p in img.provenance.files if not is_url(p)}
     obj = img.dataobj
     readers = []
@@ -85,8 +86,6 @@ def source_paths(img) -> set[str]:
         path = getattr(reader.source, "path", None)
         if path:
             out.add(path)
-    if img.get_filename() and not is_url(img.get_filename()):
-        out.add(os.path.abspath(img.get_filename()))
     return out
 
 
@@ -177,8 +176,13 @@ def plan_values(img: Image, hdr, cf=None, name: str = "") -> ValuePlan:
     has_slope = getattr(hdr, "has_data_slope", False)
     has_inter = getattr(hdr, "has_data_intercept", False)
     layout = proxy.reader.layout if isinstance(proxy, ArrayProxy) else None
+    # Scaling set on the header by the user wins, as in nibabel (values are then cast).
+    unset = not has_slope or np.all(
+        np.isnan((float(hdr["scl_slope"]), float(hdr["scl_inter"]) if has_inter else np.nan))
+    )
     if (
-        layout is not None
+        unset
+        and layout is not None
         and out_dtype.newbyteorder("=") == layout.dtype.newbyteorder("=")
         and (not layout.is_scaled or has_slope)
         and (float(layout.inter) == 0 or has_inter)

@@ -67,8 +67,14 @@ class NiftiFormat(Format):
                     raise NotAnImageError(f"{filename!r}: {e}") from None
         candidates = None if klass is None else [nibabel_class_of(klass)]
         single = False
-        if klass is None and not self.claims(filename):  # recognised by its first bytes
-            candidates, single = [_single_file_class(filename, locate)], True
+        if not self.claims(filename):  # recognised by its first bytes, or a suffix-less URL
+            if klass is None:
+                candidates = [_single_file_class(filename, locate)]
+            elif len(klass.files_types) > 1:
+                raise NotAnImageError(
+                    f"{filename!r}: a {klass.__name__} is a pair of files; name its .hdr/.img"
+                )
+            single = True
         info = read_header(filename, locate, candidates, single=single)
         return _image(info, file_map(info), chunks, klass)
 

@@ -39,7 +39,13 @@ from ...writers.gzip import (
     member_size,
     read_and_compress,
 )
-from ...writers.values import ValuePlan, as_image, plan_values, refuse_overwriting_sources
+from ...writers.values import (
+    ValuePlan,
+    WriteError,
+    as_image,
+    plan_values,
+    refuse_overwriting_sources,
+)
 from .header import SUPPORTED_CLASSES
 
 __all__ = ["DEFAULT_COMPRESSLEVEL", "NiftiPlan", "output_class", "plan_nifti", "save"]
@@ -117,11 +123,18 @@ def plan_nifti(img, klass: type, dtype=None, cf=None, name: str = "") -> NiftiPl
     klass = nibabel_class_of(klass)
     out = klass(img.dataobj, img.affine, img.header, extra=dict(img.extra))
     hdr = out.header
+    offset = None
+    if img.nibabel_class is klass:
+        # nibabel writes the image's own header: scaling and data offset set on it
+        # are honoured (a new image of another class starts from unset ones).
+        for field in ("scl_slope", "scl_inter"):
+            if field in hdr:
+                hdr[field] = img.header[field]
+        offset = img.header.get_data_offset() or None
     if dtype is not None:
         hdr.set_data_dtype(dtype)
     values = plan_values(img, hdr, cf, name)
     single = len(klass.files_types) == 1
-    offset = None
     source = img.provenance.header
     if (
         values.kind == "raw"
@@ -137,9 +150,14 @@ def plan_nifti(img, klass: type, dtype=None, cf=None, name: str = "") -> NiftiPl
             offset = source.get_data_offset()
     if single:
         minimum = hdr.single_vox_offset + hdr.extensions.get_sizeondisk()
+        if offset and offset < minimum:
+            raise WriteError(
+                f"{name or 'image'}: vox_offset is set to {offset}, but the header and its "
+                f"extensions need at least {minimum} bytes"
+            )
         hdr.set_data_offset(max(minimum, offset or 0))
-    elif isinstance(hdr, nifti1.Nifti1Header):
-        hdr.set_data_offset(0)
+    else:
+        hdr.set_data_offset(offset or 0)
     buf = io.BytesIO()
     hdr.write_to(buf)
     head = buf.getvalue()
@@ -219,14 +237,15 @@ def _write_gzip(plan: NiftiPlan, target, level: int, bar, with_header: bool) -> 
 
 
 def _target(spec, size: int | None):
-    """An atomic file for a path, or a stream target for an open file object."""
+    """An atomic file for a path, or a stream target for ``(file object, position)``."""
     if isinstance(spec, str):
         return AtomicFile(spec, size)
-    return StreamTarget(spec)
+    return StreamTarget(*spec)
 
 
 def write_plan(plan: NiftiPlan, files: dict, gz: bool, level: int, progress) -> None:
-    """Write ``plan`` to ``files`` (kind -> path or open file object), atomically for paths.
+    """Write ``plan`` to ``files`` (kind -> path, or (open file object, position)), atomically
+    for paths.
 
     A pair's two files are both complete before either is in place, and the old header
     goes first, so no moment shows an old header over new data.
@@ -238,7 +257,7 @@ def write_plan(plan: NiftiPlan, files: dict, gz: bool, level: int, progress) -> 
     try:
         image = _target(files["image"], image_size)
         targets.append(image)
-        same = plan.single or files.get("header") is files["image"]
+        same = plan.single
         if not gz and same:
             image.write(plan.header_bytes)
         elif not gz and plan.offset and image.path is None:
@@ -325,7 +344,7 @@ def write_file_map(
     for kind, _ in klass.files_types:
         holder = file_map[kind]
         if holder.fileobj is not None:
-            files[kind] = holder.fileobj
+            files[kind] = (holder.fileobj, holder.pos)
         elif holder.filename:
             files[kind] = os.path.abspath(os.fspath(holder.filename))
             gz = gz or files[kind].lower().endswith(".gz")
