@@ -199,3 +199,21 @@ def test_sniffed_single_file_without_its_suffix(tmp_path):
 def test_dir_lists_lazy_names():
     assert "open_dataarray" in dir(vx)
     assert "Nifti1Image" in dir(vx)
+
+
+def test_nibabel_processing_takes_4d_voxray_images():
+    """nibabel's spatial_axes_first knows classes by exact type; voxray registers its own."""
+    import nibabel.processing as nproc
+
+    path = NIBABEL_DATA / "example4d.nii.gz"
+    ours, theirs = nproc.smooth_image(vx.load(path), 4), nproc.smooth_image(nib.load(path), 4)
+    np.testing.assert_array_equal(ours.get_fdata(), theirs.get_fdata())
+    np.testing.assert_array_equal(ours.affine, theirs.affine)
+
+
+def test_compressions_voxray_cannot_write_are_refused(tmp_path):
+    img = vx.Nifti1Image(np.zeros((2, 3, 4), np.float32), np.eye(4))
+    for suffix in (".nii.bz2", ".nii.zst"):
+        with pytest.raises(vx.ImageFileError, match="writes uncompressed or .gz"):
+            img.to_filename(tmp_path / f"x{suffix}")
+        assert not (tmp_path / f"x{suffix}").exists()

@@ -7,7 +7,7 @@ image as it is, and every nibabel method not listed in the mixin is nibabel's ow
 
 from __future__ import annotations
 
-from nibabel import analyze, nifti1, nifti2, spm2analyze, spm99analyze
+from nibabel import analyze, imageclasses, nifti1, nifti2, spm2analyze, spm99analyze
 
 from ...image import Image, register_image_class
 from . import NIFTI
@@ -75,3 +75,17 @@ for _klass in (
 ):
     register_image_class(_klass)
 register_image_class(Nifti1Image, default=True)
+
+# nibabel's ``spatial_axes_first`` (nibabel.processing, imagestats, the slicer of 4-D images)
+# knows spatial-first classes by exact type; voxray's classes are as spatial-first as the
+# nibabel classes they subclass.
+imageclasses.KNOWN_SPATIAL_FIRST = (
+    *imageclasses.KNOWN_SPATIAL_FIRST,
+    Nifti1Image,
+    Nifti1Pair,
+    Nifti2Image,
+    Nifti2Pair,
+    AnalyzeImage,
+    Spm99AnalyzeImage,
+    Spm2AnalyzeImage,
+)

@@ -347,12 +347,19 @@ def write_file_map(
             files[kind] = (holder.fileobj, holder.pos)
         elif holder.filename:
             files[kind] = os.path.abspath(os.fspath(holder.filename))
+            if files[kind].lower().endswith((".bz2", ".zst")):
+                raise NotAnImageError(
+                    f"{files[kind]!r}: voxray writes uncompressed or .gz files (random access), "
+                    f"not {os.path.splitext(files[kind])[1]!r}"
+                )
             gz = gz or files[kind].lower().endswith(".gz")
         elif kind != "mat":
             raise NotAnImageError(f"the file map has no file name or file object for {kind!r}")
     if "header" not in files:
         files["header"] = files["image"]
-    _write(img, klass, files, gz, dtype, None, compresslevel, progress, files["image"])
+    image = file_map["image"]
+    name = image.filename or getattr(image.fileobj, "name", None) or "file object"
+    _write(img, klass, files, gz, dtype, None, compresslevel, progress, name)
 
 
 def _write(img, klass, files, gz, dtype, cf, level, progress, name) -> None:
