@@ -214,6 +214,6 @@ def test_nibabel_processing_takes_4d_voxray_images():
 def test_compressions_voxray_cannot_write_are_refused(tmp_path):
     img = vx.Nifti1Image(np.zeros((2, 3, 4), np.float32), np.eye(4))
     for suffix in (".nii.bz2", ".nii.zst"):
-        with pytest.raises(vx.ImageFileError, match="writes uncompressed or .gz"):
+        with pytest.raises(vx.ImageFileError, match=r"writes uncompressed or \.gz"):
             img.to_filename(tmp_path / f"x{suffix}")
         assert not (tmp_path / f"x{suffix}").exists()
