@@ -43,6 +43,10 @@ __all__ = [
 ]
 
 
+#: In-memory arrays up to this size are encoded at once, without a dask graph.
+IN_MEMORY_DIRECT = 64 * 2**20
+
+
 class WriteError(VoxrayError, WriterError):
     """The values cannot be written with the requested type or scaling (also nibabel's
     ``WriterError``)."""
@@ -117,16 +121,35 @@ class ValuePlan:
     def nbytes(self) -> int:
         return math.prod(self.shape) * np.dtype(self.out_dtype).itemsize
 
+    @property
+    def in_memory(self) -> bool:
+        """The stored values are one numpy array already (a small in-memory image)."""
+        return isinstance(self.data, np.ndarray)
+
     def to_dask(self):
         """The stored values as a dask array (raw plans build theirs on demand)."""
         if self.data is None:
             data = self.proxy.to_dask(raw=True)
             self.data = data if data.dtype == self.out_dtype else data.astype(self.out_dtype)
+        if self.in_memory:
+            import dask.array as da
+
+            from ..planning import default_chunks
+
+            chunks = default_chunks(self.shape, np.dtype(self.out_dtype).itemsize)
+            return da.from_array(self.data, chunks=chunks)
         return self.data
 
 
 def _finite_range(x):
     """(min, max, has_nan) of the finite values, as nibabel's ``finite_range``, one pass."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "iub":
+            return (x.min(), x.max(), False) if x.size else (np.inf, -np.inf, False)
+        finite = np.isfinite(x)
+        if not finite.any():
+            return np.inf, -np.inf, bool(np.isnan(x).any())
+        return x[finite].min(), x[finite].max(), bool(np.isnan(x).any())
     import dask
     import dask.array as da
 
@@ -200,7 +223,9 @@ def plan_values(img: Image, hdr, cf=None, name: str = "") -> ValuePlan:
             hdr.set_slope_inter(cf[1], cf[2] if has_inter else None)
         return ValuePlan("cf", out_dtype, shape, data=data)
 
-    values = img.to_dask()
+    obj = img.dataobj
+    small = isinstance(obj, np.ndarray) and obj.nbytes <= IN_MEMORY_DIRECT
+    values = np.asanyarray(obj) if small else img.to_dask()
     slope = float(hdr["scl_slope"]) if has_slope else np.nan
     inter = float(hdr["scl_inter"]) if has_inter else np.nan
     needs = values.dtype != out_dtype and values.dtype.fields is None
@@ -228,5 +253,7 @@ def plan_values(img: Image, hdr, cf=None, name: str = "") -> ValuePlan:
         raise WriteError(
             f"{name or 'image'}: cannot write {values.dtype} values as {out_dtype} ({e})"
         ) from None
+    if small:  # nibabel's path: one array, encoded at once (no graph for a small image)
+        return ValuePlan("computed", out_dtype, shape, data=_encode(values, params))
     data = values.map_blocks(_encode, dtype=out_dtype, params=params)
     return ValuePlan("computed", out_dtype, shape, data=data)

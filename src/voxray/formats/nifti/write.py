@@ -173,6 +173,15 @@ def plan_nifti(img, klass: type, dtype=None, cf=None, name: str = "") -> NiftiPl
 def _write_plain(plan: NiftiPlan, target, bar) -> None:
     values = plan.values
     update = (lambda n: bar.update(n)) if bar else (lambda n: None)
+    if values.in_memory:  # a small in-memory image, encoded already
+        if target.path is not None:
+            writer = pipeline.RegionWriter(
+                target.path, plan.offset, values.shape, values.out_dtype.itemsize
+            )
+            update(writer.write(values.data, (0,) * len(values.shape)))
+        else:
+            update(target.write(pipeline.fortran_bytes(values.data)))
+        return
     local = values.kind == "raw" and pipeline.client() is None
     if target.path is not None:  # a file: slabs land in their regions, in parallel
         writer = pipeline.RegionWriter(
@@ -218,7 +227,9 @@ def _write_gzip(plan: NiftiPlan, target, level: int, bar, with_header: bool) -> 
         out.write_bytes(b"\x00" * plan.offset)
     # One member per canonical slab: the bytes do not depend on the input's chunks
     # or on the scheduler.
-    if values.kind == "raw" and pipeline.client() is None:
+    if values.in_memory:
+        out.write_members(compress_block(values.data, level, member))
+    elif values.kind == "raw" and pipeline.client() is None:
         jobs = [
             functools.partial(read_and_compress, read, level, member)
             for read, _ in pipeline.raw_slab_jobs(values.proxy, values.out_dtype, member)
