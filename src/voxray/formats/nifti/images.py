@@ -13,6 +13,7 @@ from ...image import Image, register_image_class
 from . import NIFTI
 
 __all__ = [
+    "CLASSES",
     "AnalyzeImage",
     "Nifti1Image",
     "Nifti1Pair",
@@ -65,22 +66,8 @@ class Spm2AnalyzeImage(Image, spm2analyze.Spm2AnalyzeImage):
     format = NIFTI
 
 
-for _klass in (
-    Nifti1Pair,
-    Nifti2Image,
-    Nifti2Pair,
-    AnalyzeImage,
-    Spm99AnalyzeImage,
-    Spm2AnalyzeImage,
-):
-    register_image_class(_klass)
-register_image_class(Nifti1Image, default=True)
-
-# nibabel's ``spatial_axes_first`` (nibabel.processing, imagestats, the slicer of 4-D images)
-# knows spatial-first classes by exact type; voxray's classes are as spatial-first as the
-# nibabel classes they subclass.
-imageclasses.KNOWN_SPATIAL_FIRST = (
-    *imageclasses.KNOWN_SPATIAL_FIRST,
+#: Every class of this format; Nifti1Image is the default of ``vx.Image(...)``.
+CLASSES = (
     Nifti1Image,
     Nifti1Pair,
     Nifti2Image,
@@ -89,3 +76,10 @@ imageclasses.KNOWN_SPATIAL_FIRST = (
     Spm99AnalyzeImage,
     Spm2AnalyzeImage,
 )
+for _klass in CLASSES:
+    register_image_class(_klass, default=_klass is Nifti1Image)
+
+# nibabel's ``spatial_axes_first`` (nibabel.processing, imagestats, the slicer of 4-D images)
+# knows spatial-first classes by exact type; voxray's classes are as spatial-first as the
+# nibabel classes they subclass.
+imageclasses.KNOWN_SPATIAL_FIRST = (*imageclasses.KNOWN_SPATIAL_FIRST, *CLASSES)
