@@ -247,8 +247,10 @@ class Image(metaclass=_ImageFactory):
 
         ``timeout`` (seconds) bounds each request, as in nibabel's ``from_url``."""
         options = dict(storage_options or {})
-        if str(url).startswith(("http://", "https://")):
-            options.setdefault("timeout", _timeout(timeout))
+        if str(url).startswith(("http://", "https://")) and "timeout" not in options:
+            client_timeout = _timeout(timeout)
+            if client_timeout is not None:
+                options["timeout"] = client_timeout
         return cls.from_filename(str(url), chunks=chunks, storage_options=options)
 
     @classmethod
@@ -447,8 +449,12 @@ def _check_open_args(mmap, keep_file_open) -> None:
 
 
 def _timeout(seconds: float):
-    import aiohttp
-
+    """aiohttp's per-request timeout (None without aiohttp: the remote reader then says
+    which package HTTP needs)."""
+    try:
+        import aiohttp
+    except ImportError:
+        return None
     return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
