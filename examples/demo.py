@@ -24,6 +24,11 @@ def run(path: str) -> np.ndarray:
     print()
 
     img = vx.load(path)  # reads the header only
+    print(f"{img!r}")
+    print(
+        f"  is a nibabel.{img.nibabel_class.__name__}: {isinstance(img, img.nibabel_class)} "
+        f"(so nibabel and nilearn take it as it is)"
+    )
     data = img.to_dask()  # a dask array over chunked reads; nothing read yet
     mean = data.mean(axis=-1) if img.ndim == 4 else data
     print(f"lazy mean volume: {mean!r}")
