@@ -217,3 +217,15 @@ def test_compressions_voxray_cannot_write_are_refused(tmp_path):
         with pytest.raises(vx.ImageFileError, match=r"writes uncompressed or \.gz"):
             img.to_filename(tmp_path / f"x{suffix}")
         assert not (tmp_path / f"x{suffix}").exists()
+
+
+def test_a_file_replaced_in_place_is_never_read_from_a_stale_source(tmp_path):
+    """Same size, same timestamp tick: the inode tells the new file from the old one
+    (nibabel's test_dtype_to_filename_arg found the stale read once in a while)."""
+    arr = np.arange(24, dtype=np.int16).reshape((2, 3, 4))
+    img = vx.Nifti1Image(arr, np.eye(4))
+    path = tmp_path / "t.nii"
+    for _ in range(100):
+        for dtype in (np.uint8, np.int8):
+            img.to_filename(path, dtype=dtype)
+            assert vx.Nifti1Image.from_filename(path).get_data_dtype() == dtype

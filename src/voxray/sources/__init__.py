@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import NotAnImageError
 from .base import Source, SourceStats, io_pool, io_workers, is_url
@@ -44,18 +44,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LocalSpec:
-    """A local file as it was when opened: ``(size, mtime_ns)`` detect later changes."""
+    """A local file as it was when opened: ``(size, mtime_ns)`` detect later changes, and
+    the inode tells a file replaced in place (same size, same timestamp tick) from the old
+    one, so the per-process source cache never serves the old file's bytes."""
 
     path: str
     size: int
     mtime_ns: int
     compression: str | None = None  # None or "gzip"
+    inode: int = 0
 
     @classmethod
     def for_path(cls, path: str, compression: str | None = None) -> LocalSpec:
         path = os.path.abspath(os.fspath(path))
         size, mtime_ns = file_identity(path)
-        return cls(path, size, mtime_ns, compression)
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            inode = 0
+        return cls(path, size, mtime_ns, compression, inode)
 
     @property
     def name(self) -> str:
@@ -131,7 +138,7 @@ def local_spec(path: str) -> LocalSpec:
     spec = LocalSpec.for_path(path)
     head = open_source(spec).read(0, min(4, spec.size))
     if head[:2] == b"\x1f\x8b":
-        return LocalSpec(spec.path, spec.size, spec.mtime_ns, "gzip")
+        return replace(spec, compression="gzip")
     if head[:3] == b"BZh" or head[:4] == b"\x28\xb5\x2f\xfd":
         kind = "bzip2" if head[:3] == b"BZh" else "zstd"
         raise NotAnImageError(

@@ -57,7 +57,7 @@ def cache_path(spec) -> Path:
     if _remote(spec):
         key = f"{spec.url}\0{spec.size}\0{spec.etag}"
     else:
-        key = f"{spec.path}\0{spec.size}\0{spec.mtime_ns}"
+        key = f"{spec.path}\0{spec.size}\0{spec.mtime_ns}\0{getattr(spec, 'inode', 0)}"
     return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:40]}.gzi"
 
 
