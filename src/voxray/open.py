@@ -23,7 +23,7 @@ SNIFF = 1024
 def _sniff(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            head = f.read(SNIFF)
+            head = f.read(64 * 1024)  # enough compressed bytes for SNIFF decompressed ones
     except IsADirectoryError:
         return b""
     except FileNotFoundError:
@@ -34,11 +34,10 @@ def _sniff(path: str) -> bytes:
         import zlib
 
         try:
-            with open(path, "rb") as f:
-                return zlib.decompressobj(31).decompress(f.read(64 * 1024), SNIFF)
-        except (OSError, zlib.error):
+            return zlib.decompressobj(31).decompress(head, SNIFF)
+        except zlib.error:
             return b""
-    return head
+    return head[:SNIFF]
 
 
 def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
@@ -55,22 +54,18 @@ def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
         fmt = formats.for_header_bytes(_sniff(name.removeprefix("file://")))
         if fmt is not None:
             return fmt
-    verb, what = (
-        ("reads", "from the suffix {!r} or from its first bytes")
-        if sniff
-        else (
-            "writes",
-            "from the suffix {!r}",
-        )
-    )
     known = ", ".join(
         s for f in formats.formats() for s in f.suffixes if not s.endswith((".bz2", ".zst"))
     )
     from nibabel.filename_parser import splitext_addext
 
     suffix = splitext_addext(name.rstrip("/"), (".gz", ".bz2", ".zst"))[1]
+    how, verb = (
+        ("suffix {!r} or from its first bytes", "reads") if sniff else ("suffix {!r}", "writes")
+    )
     raise NotAnImageError(
-        f"{name!r}: cannot work out the file type {what.format(suffix)}; voxray {verb} {known}"
+        f"{name!r}: cannot work out the file type from the {how.format(suffix)}; voxray "
+        f"{verb} {known}"
     )
 
 

@@ -12,7 +12,7 @@ package here.
 
 from __future__ import annotations
 
-__all__ = ["Format", "by_name", "for_filename", "for_header_bytes", "formats", "register"]
+__all__ = ["Format", "for_filename", "for_header_bytes", "formats", "register"]
 
 
 class Format:
@@ -31,8 +31,7 @@ class Format:
 
     def claims(self, filename: str) -> bool:
         """Whether ``filename`` ends with one of this format's suffixes."""
-        name = filename.rstrip("/").lower().split("?", 1)[0]
-        return name.endswith(self.suffixes)
+        return _bare(filename).endswith(self.suffixes)
 
     def sniff(self, head: bytes) -> bool:
         """Whether the first bytes of a (decompressed) file are this format's."""
@@ -58,6 +57,11 @@ class Format:
         return f"<voxray format {self.name!r} {self.suffixes}>"
 
 
+def _bare(filename: str) -> str:
+    """A name as suffixes are matched: lower case, no trailing slash, no URL query."""
+    return filename.rstrip("/").lower().split("?", 1)[0]
+
+
 _FORMATS: list[Format] = []
 
 
@@ -72,17 +76,10 @@ def formats() -> tuple[Format, ...]:
     return tuple(_FORMATS)
 
 
-def by_name(name: str) -> Format:
-    for f in _FORMATS:
-        if f.name == name:
-            return f
-    raise KeyError(name)
-
-
 def for_filename(filename: str) -> Format | None:
     """The format whose suffix ``filename`` ends with (the longest suffix wins)."""
     best, length = None, 0
-    name = filename.rstrip("/").lower().split("?", 1)[0]
+    name = _bare(filename)
     for f in _FORMATS:
         for s in f.suffixes:
             if name.endswith(s) and len(s) > length:

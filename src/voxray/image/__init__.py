@@ -45,7 +45,6 @@ __all__ = [
     "class_for_header",
     "class_for_nibabel",
     "register_image_class",
-    "voxray_classes",
 ]
 
 
@@ -87,11 +86,6 @@ def register_image_class(klass: type, *, default: bool = False) -> type:
     if default:
         _DEFAULT[:] = [klass]
     return klass
-
-
-def voxray_classes() -> tuple[type, ...]:
-    """Every registered voxray image class."""
-    return tuple(_BY_NIBABEL.values())
 
 
 def nibabel_class_of(klass: type) -> type:

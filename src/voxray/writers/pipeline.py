@@ -28,15 +28,18 @@ __all__ = [
     "RegionWriter",
     "blocks",
     "client",
+    "fortran_bytes",
     "fortran_product",
     "pipeline",
     "progress_bar",
     "raw_slab_jobs",
+    "read_and_write",
     "run_windows",
     "slabs",
     "terminal_width",
     "threads",
     "window",
+    "write_block",
 ]
 
 #: Largest slab written (or compressed) by one task.
@@ -215,6 +218,3 @@ def write_block(block, writer: RegionWriter, start) -> int:
 def read_and_write(read, writer: RegionWriter, start) -> int:
     """A pipeline job: read one slab and write it where it belongs."""
     return writer.write(read(), start)
-
-
-__all__ += ["fortran_bytes", "read_and_write", "write_block"]

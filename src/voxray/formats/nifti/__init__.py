@@ -19,7 +19,6 @@ from ...proxy import ArrayProxy
 from ...reader import Reader
 from ...sources import (
     FileObjSpec,
-    LocalSpec,
     is_url,
     local_spec,
     open_source,
@@ -135,11 +134,7 @@ def _image(info: HeaderInfo, fmap, chunks, klass=None):
     proxy = ArrayProxy.from_reader(Reader(info.data_spec, info.layout), chunks=chunks)
     img = vklass(proxy, None, info.header, file_map=fmap)
     img._affine = info.mat_affine if info.mat_affine is not None else info.affine
-    files = {
-        s.name
-        for s in (info.header_spec, info.data_spec)
-        if isinstance(s, LocalSpec) or type(s).__name__ == "RemoteSpec"
-    }
+    files = {s.name for s in (info.header_spec, info.data_spec) if not isinstance(s, FileObjSpec)}
     # The header as stored (nibabel resets scaling and offset in the image's copy):
     # saving an unchanged image writes these fields back bit for bit.
     img.provenance = Provenance(
