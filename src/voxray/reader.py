@@ -13,6 +13,10 @@ spec is opened once per process.
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +26,7 @@ from .errors import InvalidHeaderError
 from .planning import AxisSel, assemble, normalize_index, plan_read
 from .sources import open_source
 
-__all__ = ["ArrayLayout", "BaseReader", "Reader", "scale"]
+__all__ = ["ArrayLayout", "BaseReader", "ProxyReader", "Reader", "clear_proxies", "scale"]
 
 
 def scale(raw: np.ndarray, slope, inter, dtype=None) -> np.ndarray:
@@ -200,6 +204,79 @@ class Reader(BaseReader):
                 [(lay.offset + int(f), buf[int(b) : int(b) + int(n)]) for f, n, b in plan.ranges]
             )
         return assemble(plan, buf, lay.dtype)
+
+
+@dataclass(frozen=True)
+class ProxyReader(BaseReader):
+    """Reads through a proxy a format opens once per process: for formats whose values
+    are not a strided block of bytes voxray can plan (HDF5 chunks, per-slice scaling
+    tables, ECAT frames), wrapping the format's own (nibabel's) proxy.
+
+    The reader holds plain values only: ``opener`` is a module-level function and
+    ``opener(*args)`` returns the proxy (anything indexable with basic indices, such as
+    nibabel's ``MincImageArrayProxy``). The proxy is cached per process, keyed by the
+    opener, its arguments and ``source`` (the file's spec, whose size and mtime make a
+    changed file a new key), so graph tasks pickle small and each worker process opens
+    the file once. ``layout`` has the shape and dtype of the values the proxy returns,
+    already scaled (its slope and intercept stay 1 and 0). ``serialize`` reads one
+    selection at a time per process (h5py and nibabel's file objects are not safe under
+    concurrent reads of one handle).
+    """
+
+    source: object
+    layout: ArrayLayout
+    opener: Callable
+    args: tuple = ()
+    serialize: bool = True
+
+    def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
+        proxy, lock = _cached_proxy(self)
+        key = tuple(s.as_index() for s in sel)
+        if lock is None:
+            arr = proxy[key]
+        else:
+            with lock:
+                arr = proxy[key]
+        return np.asarray(arr).astype(self.layout.dtype, copy=False)
+
+    def _token_extra(self) -> tuple:
+        return (f"{self.opener.__module__}.{self.opener.__qualname__}", self.args)
+
+
+_PROXY_CACHE_SIZE = 16
+_proxies: OrderedDict[tuple, tuple] = OrderedDict()
+_proxies_lock = threading.Lock()
+
+
+def _cached_proxy(reader: ProxyReader) -> tuple[object, threading.Lock | None]:
+    key = (reader.opener, reader.args, reader.source)
+    with _proxies_lock:
+        hit = _proxies.get(key)
+        if hit is not None:
+            _proxies.move_to_end(key)
+            return hit
+    entry = (reader.opener(*reader.args), threading.Lock() if reader.serialize else None)
+    with _proxies_lock:
+        entry = _proxies.setdefault(key, entry)
+        while len(_proxies) > _PROXY_CACHE_SIZE:
+            _proxies.popitem(last=False)
+    return entry
+
+
+def clear_proxies() -> None:
+    """Forget the proxies :class:`ProxyReader` opened in this process."""
+    with _proxies_lock:
+        _proxies.clear()
+
+
+def _reset_proxies_after_fork() -> None:
+    global _proxies_lock
+    _proxies.clear()
+    _proxies_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_proxies_after_fork)
 
 
 def _split_advanced(keys: tuple, shape: tuple[int, ...]) -> tuple[tuple, tuple]:

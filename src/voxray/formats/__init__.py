@@ -96,6 +96,8 @@ def for_header_bytes(head: bytes) -> Format | None:
 
 
 # The built-in plug-ins (each imports only what a header read needs at import time).
-from . import nifti, zarr  # noqa: E402
+# CIFTI-2 before NIfTI: its suffixes are longer, and a NIfTI-2 file with a CIFTI
+# extension is CIFTI whatever its name (as in nibabel).
+from . import afni, cifti, ecat, mgh, minc, nifti, parrec, zarr  # noqa: E402
 
-__all__ += ["nifti", "zarr"]
+__all__ += ["afni", "cifti", "ecat", "mgh", "minc", "nifti", "parrec", "zarr"]
