@@ -148,13 +148,18 @@ def local_spec(path: str) -> LocalSpec:
     return spec
 
 
+#: Object names read as gzip streams (remote objects are not sniffed before the first read).
+GZIP_SUFFIXES = (".gz", ".mgz")
+
+
 def remote_locator(storage_options: dict | None = None):
-    """``locate`` for fsspec URLs: the object's spec (size, ETag), gzip by its suffix."""
+    """``locate`` for fsspec URLs: the object's spec (size, ETag), gzip by its suffix
+    (``.gz``, and FreeSurfer's ``.mgz``)."""
 
     def locate(name: str):
         from .remote import RemoteSpec
 
-        compression = "gzip" if name.lower().endswith(".gz") else None
+        compression = "gzip" if name.lower().split("?", 1)[0].endswith(GZIP_SUFFIXES) else None
         return RemoteSpec.for_url(name, storage_options, compression)
 
     return locate
