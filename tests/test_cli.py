@@ -240,7 +240,7 @@ def test_convert_replaces_a_nifti_destination_without_overwrite(corpus, tmp_path
 
 def test_convert_refuses_unknown_destinations_before_reading(tmp_path, capsys):
     # SRC does not exist: the DST error comes first, naming every destination suffix
-    for dst in ("out.xyz", "out.nii.bz2", "out.mgz"):
+    for dst in ("out.xyz", "out.nii.bz2", "out.trk", "out.mnc", "out.PAR"):
         assert main(["convert", str(tmp_path / "missing.nii"), str(tmp_path / dst)]) == 2
         err = capsys.readouterr().err
         assert dst in err and ".nii.zarr" in err and ".nii.gz" in err and "Traceback" not in err
@@ -251,7 +251,7 @@ def test_convert_refuses_nifti_options_for_a_zarr_store(corpus, tmp_path, capsys
     for flag in (["--dtype", "float32"], ["--compresslevel", "6"]):
         assert main(["convert", src, str(tmp_path / "x.nii.zarr"), *flag]) == 2
         err = capsys.readouterr().err
-        assert f"voxray convert: error: {flag[0]} is for NIfTI destinations" in err
+        assert f"voxray convert: error: {flag[0]} is for file destinations" in err
     assert not (tmp_path / "x.nii.zarr").exists()
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "NotAnImageError",
     "TruncatedFileError",
     "UnsupportedDataTypeError",
+    "UnsupportedFormatError",
     "VoxrayError",
 ]
 
@@ -40,6 +41,11 @@ class ImageNotFoundError(VoxrayError, FileNotFoundError):
 
 class NotAnImageError(ImageFileError):
     """Unknown suffix or wrong magic: not a NIfTI-1/2 or Analyze image."""
+
+
+class UnsupportedFormatError(NotAnImageError):
+    """A file voxray recognises but does not handle: streamlines, surfaces and DICOM
+    (out of scope), or an operation its format cannot do (writing a read-only format)."""
 
 
 class InvalidHeaderError(VoxrayError, _NibHeaderDataError):

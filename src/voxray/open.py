@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from . import formats
-from .errors import ImageNotFoundError, NotAnImageError
+from .errors import ImageNotFoundError, NotAnImageError, UnsupportedFormatError
 from .image import Image
 from .sources import is_url
 
@@ -40,10 +40,45 @@ def _sniff(path: str) -> bytes:
     return head[:SNIFF]
 
 
+#: Files nibabel (or its neighbours) read that are not volumes: (suffixes, what they are,
+#: what reads them, a test of their first bytes).
+OUT_OF_SCOPE = (
+    (
+        (".trk", ".tck", ".trx"),
+        "a streamlines (tractography) file",
+        "nibabel.streamlines.load",
+        lambda head: head[:5] == b"TRACK" or head[:13] == b"mrtrix tracks",
+    ),
+    (
+        (".gii", ".gii.gz"),
+        "a GIFTI surface file",
+        "nibabel.load (voxray reads volumes; GIFTI holds surfaces and their data)",
+        lambda head: head.lstrip()[:5] == b"<?xml" and b"<GIFTI" in head,
+    ),
+    (
+        (".dcm", ".dcm.gz", ".ima"),
+        "a DICOM file",
+        "dcm2niix (to convert the series to NIfTI), or pydicom / nibabel.nicom",
+        lambda head: head[128:132] == b"DICM",
+    ),
+)
+
+
+def _out_of_scope(name: str, head: bytes | None) -> None:
+    bare = name.rstrip("/").lower().split("?", 1)[0]
+    for suffixes, what, reader, test in OUT_OF_SCOPE:
+        if bare.endswith(suffixes) or (head is not None and test(head)):
+            raise UnsupportedFormatError(
+                f"{name!r} is {what}, which voxray does not read (it reads volumetric "
+                f"images); use {reader}"
+            )
+
+
 def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
     """The format of ``filename``: by suffix (or a directory format's own test), else by
     the first bytes of a local file."""
     name = os.fspath(filename)
+    _out_of_scope(name, None)
     for fmt in formats.formats():
         if fmt.is_directory and fmt.claims(name):
             return fmt
@@ -51,11 +86,17 @@ def find_format(filename: str, *, sniff: bool = True) -> formats.Format:
     if fmt is not None:
         return fmt
     if sniff and not is_url(name):
-        fmt = formats.for_header_bytes(_sniff(name.removeprefix("file://")))
+        head = _sniff(name.removeprefix("file://"))
+        _out_of_scope(name, head)  # first: a DICOM preamble may start like a NIfTI header
+        fmt = formats.for_header_bytes(head)
         if fmt is not None:
             return fmt
     known = ", ".join(
-        s for f in formats.formats() for s in f.suffixes if not s.endswith((".bz2", ".zst"))
+        s
+        for f in formats.formats()
+        if sniff or f.writes
+        for s in f.suffixes
+        if not s.endswith((".bz2", ".zst"))
     )
     from nibabel.filename_parser import splitext_addext
 

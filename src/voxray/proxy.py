@@ -139,6 +139,11 @@ class ArrayProxy:
         return self._reader.layout.inter
 
     @property
+    def requested_chunks(self):
+        """The chunks asked for at load (``"auto"``, or anything dask takes)."""
+        return self._chunks
+
+    @property
     def reader(self) -> Reader:
         return self._reader
 

@@ -1,4 +1,8 @@
-"""``voxray convert SRC DST``: between .nii, .nii.gz, pairs and .nii.zarr, out of core."""
+"""``voxray convert SRC DST``: from any format voxray reads to any it writes, out of core.
+
+SRC is anything ``voxray.load`` opens (NIfTI, MGH/MGZ, CIFTI-2, MINC, PAR/REC, AFNI, ECAT,
+Zarr); DST's suffix names the format written (NIfTI, MGH/MGZ, CIFTI-2, NIfTI-Zarr).
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,24 @@ from .options import add_storage_options, storage_options
 __all__ = ["add_parser", "run"]
 
 #: What DST may end with, as the help and the errors say it.
-DESTINATIONS = ".nii, .nii.gz, .hdr/.img (optionally .gz) or .nii.zarr (Zarr store)"
-_NIFTI = (".nii", ".hdr", ".img")
-_ZARR = (".zarr",)  # .nii.zarr, .ome.zarr, .zarr
+DESTINATIONS = (
+    ".nii, .nii.gz, .hdr/.img (optionally .gz), .mgh, .mgz, a CIFTI-2 name (.dtseries.nii...) "
+    "or .nii.zarr (Zarr store)"
+)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert between .nii, .nii.gz, .hdr/.img and .nii.zarr (out of core, atomic)",
+        help="convert any image voxray reads to NIfTI, MGH/MGZ, CIFTI-2 or NIfTI-Zarr "
+        "(out of core, atomic)",
         description="Read SRC lazily and write DST in the format its suffix names. Unchanged "
-        "data keeps its on-disk values and scaling exactly. NIfTI destinations are replaced "
+        "data keeps its on-disk values and scaling exactly. File destinations are replaced "
         "atomically; an existing Zarr store is replaced only with --overwrite.",
     )
     p.add_argument("src", metavar="SRC", help="source image or Zarr store (a path or URL)")
     p.add_argument("dst", metavar="DST", help=f"destination: {DESTINATIONS}; a path or URL")
-    p.add_argument("--dtype", help="on-disk data type of a NIfTI DST (default: SRC's)")
+    p.add_argument("--dtype", help="on-disk data type of a file DST (default: SRC's)")
     p.add_argument(
         "--compresslevel", type=int, default=None, help="gzip level of a .gz DST (default 3)"
     )
@@ -41,15 +47,22 @@ def add_parser(sub) -> None:
 
 
 def _kind(dst: str) -> str:
-    """``"zarr"`` or ``"nifti"`` by DST's suffix; anything else is refused before reading."""
-    name = dst.rstrip("/").lower().split("?", 1)[0]
-    if name.endswith(_ZARR):
-        return "zarr"
-    if name.endswith(_NIFTI) or name.endswith(tuple(s + ".gz" for s in _NIFTI)):
-        return "nifti"
-    raise NotAnImageError(
-        f"{dst!r}: cannot tell the output format from the suffix; DST ends in {DESTINATIONS}"
-    )
+    """``"zarr"`` or ``"file"`` by DST's suffix; a format voxray does not write is refused
+    before anything is read."""
+    from ..open import find_format
+
+    try:
+        fmt = find_format(dst, sniff=False)
+    except NotAnImageError:
+        fmt = None
+    if dst.lower().split("?", 1)[0].endswith((".bz2", ".zst")):
+        fmt = None  # no random access: voxray writes neither
+    if fmt is None or not fmt.writes:
+        what = f" ({fmt.name} is read-only)" if fmt is not None else ""
+        raise NotAnImageError(
+            f"{dst!r}: cannot write this output format{what}; DST ends in {DESTINATIONS}"
+        )
+    return "zarr" if fmt.is_directory else "file"
 
 
 def run(args) -> int:
@@ -62,8 +75,8 @@ def run(args) -> int:
         for flag, value in (("--dtype", args.dtype), ("--compresslevel", args.compresslevel)):
             if value is not None:
                 raise VoxrayError(
-                    f"{flag} is for NIfTI destinations (.nii, .nii.gz, .hdr/.img), not the "
-                    f"Zarr store {args.dst!r}"
+                    f"{flag} is for file destinations (.nii, .nii.gz, .hdr/.img, .mgz...), "
+                    f"not the Zarr store {args.dst!r}"
                 )
         if not args.overwrite and not is_url(args.dst) and os.path.exists(args.dst):
             raise VoxrayError(f"{args.dst!r} already exists; pass --overwrite to replace it")

@@ -27,6 +27,13 @@ _FORMATS = {
     "AnalyzeImage": "Analyze 7.5",
     "Spm99AnalyzeImage": "SPM99 Analyze",
     "Spm2AnalyzeImage": "SPM2 Analyze",
+    "Cifti2Image": "CIFTI-2",
+    "MGHImage": "MGH",
+    "Minc1Image": "MINC1",
+    "Minc2Image": "MINC2",
+    "PARRECImage": "PAR/REC",
+    "AFNIImage": "AFNI BRIK/HEAD",
+    "EcatImage": "ECAT 7",
 }
 
 
@@ -54,8 +61,16 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _has(header, field: str) -> bool:
+    """Whether a header has a field (headers of some formats are not mappings)."""
+    try:
+        return field in header
+    except (TypeError, KeyError, ValueError):
+        return False
+
+
 def _code(header, field: str) -> dict | None:
-    if field not in header:
+    if not _has(header, field):
         return None
     from nibabel.nifti1 import xform_codes
 
@@ -155,7 +170,8 @@ def _zarr(img, storage_options) -> dict:
 def describe(path: str, storage_options: dict | None = None) -> dict:
     """Everything ``voxray info`` reports about an image or Zarr store, as plain values."""
     from ..open import load
-    from ..planning import default_chunks, expand_chunks
+    from ..graph import resolve_chunks
+    from ..reader import ProxyReader
     from ..sources.remote import is_url
 
     img = load(path, storage_options=storage_options)
@@ -164,6 +180,9 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
     lay = proxy.reader.layout
     data_spec = proxy.reader.source
     scaled = lay.scaled_dtype()
+    # A byte layout (offset, slope, intercept) or a format's own reader (MINC, PAR/REC,
+    # ECAT: per-slice or per-frame scaling, dtype as nibabel gives the values).
+    bytes_layout = not isinstance(proxy.reader, ProxyReader)
     store = img.provenance.store if img.provenance is not None else None
     zinfo = _zarr(img, storage_options) if store is not None else None
     if zinfo is not None:
@@ -173,8 +192,8 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
     else:
         files = _files(img, data_spec, storage_options)
         fmt = _FORMATS.get(img.nibabel_class.__name__, img.nibabel_class.__name__)
-        compression = data_spec.compression or "none"
-    zooms = [float(z) for z in hdr.get_zooms()]
+        compression = getattr(data_spec, "compression", None) or "none"
+    zooms = [float(z) for z in hdr.get_zooms()] if hasattr(hdr, "get_zooms") else None
     units = None
     if hasattr(hdr, "get_xyzt_units"):
         space, time = hdr.get_xyzt_units()
@@ -186,9 +205,11 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         ]
         chunk = tuple(level["chunks"]["shape"][a] for a in to_nifti)
         nchunks = level["chunks"]["count"]
-    else:  # the chunks voxray reads in (contiguous slabs)
-        chunk = default_chunks(lay.shape, scaled.itemsize)
-        nchunks = math.prod(len(c) for c in expand_chunks(lay.shape, chunk))
+    else:  # the chunks voxray reads in (contiguous slabs, or the format's own grid)
+        grid = resolve_chunks(proxy.requested_chunks, lay.shape, scaled)
+        chunk = tuple(max(c) if c else 0 for c in grid)
+        nchunks = math.prod(len(c) for c in grid)
+    affine = getattr(img, "affine", None)  # CIFTI-2 images have axes, not an affine
     out = {
         "path": path if is_url(path) else os.path.abspath(path.removeprefix("file://")),
         "format": fmt,
@@ -204,16 +225,18 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         else "n/a",
         "zooms": zooms,
         "units": units,
-        "axcodes": list(_axcodes(img.affine)),
-        "affine": np.round(img.affine, 6).tolist(),
+        "axcodes": None if affine is None else list(_axcodes(affine)),
+        "affine": None if affine is None else np.round(affine, 6).tolist(),
         "qform": _code(hdr, "qform_code"),
         "sform": _code(hdr, "sform_code"),
         "scaling": {
             "slope": float(lay.slope),
             "inter": float(lay.inter),
             "applied": lay.is_scaled,
-        },
-        "vox_offset": None if zinfo is not None else lay.offset,
+        }
+        if bytes_layout
+        else {"per_slice": True, "applied": True},
+        "vox_offset": None if zinfo is not None or not bytes_layout else lay.offset,
         "data_bytes": lay.nbytes,
         "chunks": {
             "shape": list(chunk),
@@ -224,6 +247,9 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         "description": _text(hdr, "descrip"),
         "extensions": [int(e.get_code()) for e in getattr(hdr, "extensions", [])],
     }
+    cifti = _cifti_axes(img)
+    if cifti is not None:
+        out["cifti_axes"] = cifti
     if zinfo is not None:
         level = zinfo["levels"][zinfo["level"]]
         shards = level["shards"]
@@ -237,12 +263,31 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
             }
         )
         out["zarr"] = zinfo
-    if zinfo is None and data_spec.compression == "gzip":
+    if zinfo is None and getattr(data_spec, "compression", None) == "gzip":
         from ..sources.gzcache import find_index
 
         found = find_index(data_spec)
         out["gzip_index"] = str(found) if found else None
     return out
+
+
+def _cifti_axes(img) -> list[dict] | None:
+    """``[{"type", "size", ...}]`` of a CIFTI-2 image's axes (None for other images)."""
+    header = img.header
+    if not hasattr(header, "get_axis") or not hasattr(img, "nifti_header"):
+        return None
+    axes = []
+    for i, n in enumerate(img.shape):
+        ax = header.get_axis(i)
+        d = {"type": type(ax).__name__, "size": int(n)}
+        if hasattr(ax, "step"):  # SeriesAxis
+            d.update(start=float(ax.start), step=float(ax.step), unit=str(ax.unit))
+        if hasattr(ax, "iter_structures"):  # BrainModelAxis
+            d["structures"] = [str(name) for name, _, _ in ax.iter_structures()]
+        elif hasattr(ax, "name"):  # parcels, scalars, labels
+            d["names"] = [str(n) for n in ax.name[:20]]
+        axes.append(d)
+    return axes
 
 
 def _datatype(hdr, dtype) -> str:
@@ -251,7 +296,7 @@ def _datatype(hdr, dtype) -> str:
 
     try:
         return str(data_type_codes.label[int(hdr["datatype"])])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, IndexError):
         return dtype.name
 
 
@@ -262,7 +307,7 @@ def _axcodes(affine):
 
 
 def _intent(hdr) -> str | None:
-    if "intent_code" not in hdr:
+    if not _has(hdr, "intent_code"):
         return None
     try:
         name = hdr.get_intent()[0]
@@ -272,7 +317,7 @@ def _intent(hdr) -> str | None:
 
 
 def _text(hdr, field: str) -> str | None:
-    if field not in hdr:
+    if not _has(hdr, field):
         return None
     return bytes(hdr[field]).split(b"\x00")[0].decode("latin-1") or None
 
@@ -297,15 +342,19 @@ def _bytes(n: int | None) -> str:
 def format_text(d: dict) -> str:
     sp = (d["units"] or {}).get("space", "unknown")
     tu = (d["units"] or {}).get("time", "unknown")
-    zooms = " x ".join(f"{z:g}" for z in d["zooms"][:3]) + f" {sp}"
-    if len(d["zooms"]) > 3:
-        zooms += ", " + " x ".join(f"{z:g}" for z in d["zooms"][3:]) + f" {tu}"
+    if d["zooms"] is None:
+        zooms = "n/a"
+    else:
+        zooms = " x ".join(f"{z:g}" for z in d["zooms"][:3]) + f" {sp}"
+        if len(d["zooms"]) > 3:
+            zooms += ", " + " x ".join(f"{z:g}" for z in d["zooms"][3:]) + f" {tu}"
     sc = d["scaling"]
-    scaling = (
-        f"slope {sc['slope']:g}, inter {sc['inter']:g}"
-        if sc["applied"]
-        else "none (slope 1, inter 0)"
-    )
+    if sc.get("per_slice"):
+        scaling = "per slice or frame, as nibabel applies it"
+    elif sc["applied"]:
+        scaling = f"slope {sc['slope']:g}, inter {sc['inter']:g}"
+    else:
+        scaling = "none (slope 1, inter 0)"
     files = ", ".join(f"{v['path']} ({_bytes(v['bytes'])})" for v in d["files"].values())
     ch = d["chunks"]
     z = d.get("zarr")
@@ -323,14 +372,18 @@ def format_text(d: dict) -> str:
             f"{_name(d['dtype_in_memory'])} in memory",
         ),
         ("zooms", zooms),
-        ("axes", " ".join(d["axcodes"])),
+        ("axes", " ".join(d["axcodes"]) if d["axcodes"] else "n/a"),
         ("qform", f"{d['qform']['label']} ({d['qform']['code']})" if d["qform"] else "n/a"),
         ("sform", f"{d['sform']['label']} ({d['sform']['code']})" if d["sform"] else "n/a"),
         ("scaling", scaling),
     ]
     if z is None:
         lines += [
-            ("data", f"{_bytes(d['data_bytes'])} at offset {d['vox_offset']}"),
+            (
+                "data",
+                _bytes(d["data_bytes"])
+                + ("" if d["vox_offset"] is None else f" at offset {d['vox_offset']}"),
+            ),
             (
                 "chunks",
                 f"{tuple(ch['shape'])}: {ch['count']} chunk(s) of up to {_bytes(ch['bytes'])}",
@@ -361,8 +414,17 @@ def format_text(d: dict) -> str:
         lines.append(("extensions", ", ".join(map(str, d["extensions"]))))
     if "gzip_index" in d:
         lines.append(("gzip index", d["gzip_index"] or "none yet (built by the first full read)"))
+    for i, ax in enumerate(d.get("cifti_axes") or ()):
+        what = ax["type"]
+        if "step" in ax:
+            what += f" from {ax['start']:g} step {ax['step']:g} {ax['unit']}"
+        if "structures" in ax:
+            what += f", {len(ax['structures'])} structures"
+        lines.append((f"cifti axis {i}", f"{what} ({ax['size']})"))
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {v}" for k, v in lines)
+    if d["affine"] is None:
+        return text
     rows = [" ".join(f"{v:10.4f}" for v in row) for row in d["affine"]]
     return text + "\naffine\n" + "\n".join("  " + r for r in rows)
 

@@ -12,6 +12,8 @@ package here.
 
 from __future__ import annotations
 
+from ..errors import UnsupportedFormatError
+
 __all__ = ["Format", "for_filename", "for_header_bytes", "formats", "register"]
 
 
@@ -39,19 +41,29 @@ class Format:
 
     def open(self, filename: str, *, klass=None, chunks="auto", storage_options=None, **kw):
         """A lazy image of ``filename`` (of ``klass`` when given)."""
-        raise NotImplementedError(f"voxray cannot read {self.name} files yet")
+        raise UnsupportedFormatError(f"{filename!r}: voxray cannot read {self.name} files")
 
     def open_file_map(self, klass, file_map, *, chunks="auto"):
         """A lazy image of ``klass`` over nibabel's ``file_map``."""
-        raise NotImplementedError(f"voxray cannot read {self.name} file maps")
+        raise UnsupportedFormatError(f"voxray cannot read {self.name} file maps")
 
     def save(self, img, filename: str, **kw) -> None:
         """Write ``img`` to ``filename`` out of core (the class follows the suffix)."""
-        raise NotImplementedError(f"voxray cannot write {self.name} files yet")
+        raise UnsupportedFormatError(
+            f"{filename!r}: voxray cannot write {self.name} files (nibabel cannot either); "
+            f"write NIfTI (.nii, .nii.gz) or NIfTI-Zarr (.nii.zarr) instead"
+        )
 
     def write_file_map(self, img, file_map, **kw) -> None:
         """Write ``img`` (of one of this format's classes) to ``file_map``, out of core."""
-        raise NotImplementedError(f"voxray cannot write {self.name} file maps")
+        raise UnsupportedFormatError(
+            f"voxray cannot write {self.name} file maps; write NIfTI or NIfTI-Zarr instead"
+        )
+
+    @property
+    def writes(self) -> bool:
+        """Whether this format writes files (it overrides :meth:`save`)."""
+        return type(self).save is not Format.save
 
     def __repr__(self) -> str:
         return f"<voxray format {self.name!r} {self.suffixes}>"
