@@ -1,0 +1,110 @@
+"""voxray's PAR/REC image class: nibabel's ``PARRECImage``, lazy.
+
+:class:`PARRECImage` is ``nibabel.parrec.PARRECImage`` with :class:`voxray.image.Image`
+mixed in first, so ``isinstance(img, nibabel.parrec.PARRECImage)`` holds and every
+nibabel method not overridden is nibabel's own. The overrides take nibabel's PAR/REC
+options (``permit_truncated``, ``scaling``, ``strict_sort``, keyword only, as in
+nibabel) and refuse writing PAR/REC, which nibabel cannot do either; ``to_filename``
+with a NIfTI or Zarr name converts out of core.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nibabel import imageclasses, parrec
+
+from ...errors import VoxrayError
+from ...image import Image, register_image_class
+from .. import for_filename
+from . import PARREC
+
+__all__ = ["PARRECImage"]
+
+
+def _check_mmap(mmap, keep_file_open) -> None:
+    if mmap not in (True, False, "c", "r"):
+        raise VoxrayError("mmap should be one of {True, False, 'c', 'r'}")
+    if keep_file_open not in (None, True, False):
+        raise VoxrayError("keep_file_open must be one of {None, True, False}")
+
+
+class PARRECImage(Image, parrec.PARRECImage):
+    """``nibabel.parrec.PARRECImage``, lazy: see :class:`voxray.Image`.
+
+    Examples
+    --------
+    >>> from voxray.testing import NIBABEL_DATA
+    >>> img = PARRECImage.from_filename(NIBABEL_DATA / "phantom_varscale.PAR", scaling="fp")
+    >>> img.shape, img.in_memory, img.dataobj[..., 0].shape
+    ((64, 64, 9, 3), False, (64, 64, 9))
+    """
+
+    format = PARREC
+    # nibabel's own loaders build PAR/REC proxies with nibabel's signature.
+    ImageArrayProxy = parrec.PARRECArrayProxy
+
+    @classmethod
+    def from_file_map(
+        cls,
+        file_map,
+        *,
+        mmap=True,
+        permit_truncated=False,
+        scaling="dv",
+        strict_sort=False,
+        keep_file_open=None,
+        chunks="auto",
+    ):
+        """Open the PAR/REC pair ``file_map`` names (file names or file objects) lazily,
+        with nibabel's options; ``mmap`` is validated and otherwise ignored."""
+        _check_mmap(mmap, keep_file_open)
+        return PARREC.open_file_map(
+            cls,
+            file_map,
+            chunks=chunks,
+            permit_truncated=permit_truncated,
+            scaling=scaling,
+            strict_sort=strict_sort,
+        )
+
+    @classmethod
+    def from_filename(
+        cls,
+        filename,
+        *,
+        mmap=True,
+        permit_truncated=False,
+        scaling="dv",
+        strict_sort=False,
+        keep_file_open=None,
+        chunks="auto",
+        storage_options=None,
+    ):
+        """Open ``filename`` (the ``.PAR`` or the ``.REC``, local or a URL) lazily, with
+        nibabel's options; ``mmap`` is validated and otherwise ignored."""
+        _check_mmap(mmap, keep_file_open)
+        return PARREC.open(
+            os.fspath(filename),
+            klass=cls,
+            chunks=chunks,
+            storage_options=storage_options,
+            permit_truncated=permit_truncated,
+            scaling=scaling,
+            strict_sort=strict_sort,
+        )
+
+    load = from_filename
+
+    def to_filename(self, filename, **kwargs) -> None:
+        """Write a NIfTI or NIfTI-Zarr conversion out of core (the suffix decides); a
+        ``.PAR``/``.REC`` name raises :class:`~voxray.errors.UnsupportedFormatError`."""
+        filename = os.fspath(filename)
+        fmt = for_filename(filename)
+        (PARREC if fmt is None else fmt).save(self, filename, **kwargs)
+
+
+register_image_class(PARRECImage)
+
+# nibabel's ``spatial_axes_first`` knows spatial-first classes by exact type.
+imageclasses.KNOWN_SPATIAL_FIRST = (*imageclasses.KNOWN_SPATIAL_FIRST, PARRECImage)
