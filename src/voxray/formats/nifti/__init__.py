@@ -24,8 +24,8 @@ from ...sources import (
     open_source,
     remote_locator,
 )
-from .. import Format, register
-from .header import HeaderInfo, file_map, file_names, read_header
+from .. import Format, for_header_bytes, register
+from .header import HeaderInfo, file_map, file_names, read_header, split_url
 
 __all__ = ["NIFTI", "NiftiFormat"]
 
@@ -75,6 +75,11 @@ class NiftiFormat(Format):
                 )
             single = True
         info = read_header(filename, locate, candidates, single=single)
+        other = _more_specific(info) if klass is None else None
+        if other is not None:
+            # A .nii NIfTI-2 header another format recognises (CIFTI-2 intent): nibabel
+            # tries Cifti2Image before Nifti2Image, whatever the file's name.
+            return other.open(filename, chunks=chunks, storage_options=storage_options)
         return _image(info, file_map(info), chunks, klass)
 
     def open_file_map(self, klass, file_map, *, chunks="auto"):
@@ -100,6 +105,10 @@ class NiftiFormat(Format):
         return _image(info, file_map, chunks, klass)
 
     def save(self, img, filename, **kw) -> None:
+        own = getattr(type(img), "format", None)
+        if own is not None and own is not self and getattr(own, "writes_nifti", False):
+            own.save(img, filename, **kw)  # a CIFTI-2 image is written as a .nii by its format
+            return
         from .write import save
 
         save(img, filename, **kw)
@@ -108,6 +117,21 @@ class NiftiFormat(Format):
         from .write import write_file_map
 
         write_file_map(img, file_map, **kw)
+
+
+def _more_specific(info: HeaderInfo) -> Format | None:
+    """The registered format, other than NIfTI, that takes this uncompressed-named ``.nii``
+    NIfTI-2 header (CIFTI-2 by its intent code), as nibabel's class order has it; None
+    for the rest (``.nii.gz`` stay NIfTI-2: nibabel's Cifti2Image takes no ``.gz``)."""
+    from nibabel import nifti2
+    from nibabel.filename_parser import splitext_addext
+
+    if info.image_class is not nifti2.Nifti2Image:
+        return None
+    if splitext_addext(split_url(info.filename)[1], _COMPRESSIONS[:-1])[2]:
+        return None
+    fmt = for_header_bytes(info.header.binaryblock)
+    return None if fmt is None or fmt.name == NiftiFormat.name else fmt
 
 
 def _single_file_class(filename: str, locate) -> type:
