@@ -50,7 +50,7 @@ OUT_OF_SCOPE = (
         lambda head: head[:5] == b"TRACK" or head[:13] == b"mrtrix tracks",
     ),
     (
-        (".gii", ".gii.gz"),
+        (".gii", ".gii.gz", ".gii.bz2"),
         "a GIFTI surface file",
         "nibabel.load (voxray reads volumes; GIFTI holds surfaces and their data)",
         lambda head: head.lstrip()[:5] == b"<?xml" and b"<GIFTI" in head,

@@ -1,0 +1,182 @@
+"""Every file the nibabel wheel ships, opened by voxray and by nibabel: the same answer.
+
+The walk covers ``nibabel/tests/data`` and the data folders of nibabel's sub-packages
+(GIFTI, DICOM, netCDF): each file is offered to ``nibabel.load`` (``nibabel.ecat.load``
+for ECAT, which ``nibabel.load`` does not open) and to ``voxray.load``.
+
+* nibabel opens it and reads its data: voxray returns an instance of the nibabel class,
+  lazily (nothing read but headers), with the same shape, header dtype, values (dtype
+  too), affine, ``get_fdata``, and hypothesis-drawn basic slices of ``dataobj``;
+* nibabel opens it but cannot read its data (a header whose data file is not shipped):
+  voxray's read fails too, with a VoxrayError;
+* nibabel refuses it: voxray refuses it with a VoxrayError (streamlines, surfaces and
+  DICOM are out of scope: voxray says so, with UnsupportedFormatError, though nibabel
+  reads GIFTI).
+
+Generated files (a large MGZ, multi-GB connectomes, a chunked 4-D MINC2...) are tested in
+the per-format files ``tests/test_format_*.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nibabel import ecat
+
+import voxray as vx
+from voxray.errors import UnsupportedFormatError, VoxrayError
+from voxray.testing import strategies as vst
+
+ROOT = Path(nib.__file__).parent
+DATA_DIRS = [ROOT / "tests" / "data", *sorted(ROOT.glob("*/tests/data"))]
+#: Not images: scripts, notes, CSA/ASCCONV blobs, nibabel's own netCDF unit-test file.
+SKIP_SUFFIXES = (".py", ".m", ".rst", ".txt", ".bin", ".bin.gz", ".nc", ".dat")
+FILES = sorted(
+    p
+    for d in DATA_DIRS
+    for p in d.iterdir()
+    if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(SKIP_SUFFIXES)
+)
+#: Out of scope for voxray (nibabel.load reads GIFTI; streamlines and DICOM it does not).
+OUT_OF_SCOPE = (".gii", ".gii.gz", ".gii.bz2", ".trk", ".tck", ".dcm", ".dcm.gz")
+
+
+def _id(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def _nib_load(path: Path):
+    """nibabel's image and its data (or the exception each raised)."""
+    opener = ecat.load if path.suffix.lower() == ".v" else nib.load
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            img = opener(path)
+        except Exception as e:  # nibabel refuses: voxray must too
+            return None, e, None
+        try:
+            data = np.asanyarray(img.dataobj)
+        except Exception as e:
+            return img, None, e
+    return img, None, data
+
+
+_NIB: dict = {}
+
+
+def nib_result(path: Path):
+    if path not in _NIB:
+        _NIB[path] = _nib_load(path)
+    return _NIB[path]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.dtype == b.dtype
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a, b)  # NaNs compare equal here
+
+
+def _readable(path: Path) -> bool:
+    img, _, data = nib_result(path)
+    return img is not None and isinstance(data, np.ndarray)
+
+
+READABLE = [p for p in FILES if not p.name.lower().endswith(OUT_OF_SCOPE) and _readable(p)]
+
+
+def test_the_walk_sees_every_format():
+    """The walk is not vacuous: every volumetric format nibabel reads is in it."""
+    classes = {type(nib_result(p)[0]).__name__ for p in READABLE}
+    assert {
+        "Nifti1Image",
+        "Nifti2Image",
+        "Cifti2Image",
+        "MGHImage",
+        "Minc1Image",
+        "Minc2Image",
+        "PARRECImage",
+        "AFNIImage",
+        "EcatImage",
+    } <= classes
+    assert len(FILES) >= 100
+
+
+@pytest.mark.parametrize("path", FILES, ids=_id)
+def test_voxray_answers_as_nibabel(path):
+    nimg, refused, data = nib_result(path)
+    if path.name.lower().endswith(OUT_OF_SCOPE):
+        with pytest.raises(UnsupportedFormatError, match="does not read"):
+            vx.load(path)
+        return
+    if nimg is None:
+        with pytest.raises(VoxrayError):
+            vx.load(path)
+        return
+    if not isinstance(data, np.ndarray):  # nibabel opened the header, not the data
+        with pytest.raises(VoxrayError):
+            img = vx.load(path)
+            np.asanyarray(img.dataobj)
+        return
+    img = vx.load(path)
+    assert isinstance(img, type(nimg)) and isinstance(img, vx.Image)
+    assert img.nibabel_class is type(nimg)
+    assert not img.in_memory
+    assert img.shape == nimg.shape
+    assert img.get_data_dtype() == nimg.get_data_dtype()
+    if hasattr(nimg, "affine"):
+        np.testing.assert_array_equal(img.affine, nimg.affine)
+    _same(np.asanyarray(img.dataobj), data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _same(img.get_fdata(), nimg.get_fdata())
+
+
+@pytest.mark.parametrize("path", READABLE, ids=_id)
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_basic_slices_match_nibabel(path, data):
+    """Slices of voxray's proxy are numpy's slices of nibabel's whole array. (Not of
+    nibabel's proxy: its ``fileslice`` returns the whole axis for a stop below ``-n``,
+    ``dataobj[:, :, :-26]`` of a 24-slice image, where numpy gives an empty axis.)"""
+    whole = nib_result(path)[2]
+    img = vx.load(path)
+    key = data.draw(vst.basic_index(whole.shape, allow_newaxis=False))
+    got = np.asanyarray(img.dataobj[key])
+    want = whole[key]
+    _same(got[()] if got.ndim == 0 else got, np.asanyarray(want))
+
+
+@pytest.mark.parametrize("path", READABLE, ids=_id)
+def test_to_dask_is_the_array(path):
+    whole = nib_result(path)[2]
+    img = vx.load(path)
+    arr = img.to_dask()
+    assert arr.dtype == whole.dtype and arr.shape == whole.shape
+    _same(arr.compute(scheduler="threads"), whole)
+
+
+@pytest.mark.slow
+def test_one_computation_per_format_on_a_process_cluster():
+    """Graphs of every format pickle and run in worker processes."""
+    from distributed import Client, LocalCluster
+
+    first = {}
+    for p in READABLE:
+        first.setdefault(type(nib_result(p)[0]).__name__, p)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster) as client,
+    ):
+        for name, p in sorted(first.items()):
+            whole = nib_result(p)[2]
+            arr = vx.load(p).to_dask()
+            got = client.compute(arr.sum(dtype="f8")).result()
+            assert np.isclose(got, whole.sum(dtype="f8"), equal_nan=True), name
