@@ -180,3 +180,48 @@ def test_one_computation_per_format_on_a_process_cluster():
             arr = vx.load(p).to_dask()
             got = client.compute(arr.sum(dtype="f8")).result()
             assert np.isclose(got, whole.sum(dtype="f8"), equal_nan=True), name
+
+
+def _one_per_class() -> list[Path]:
+    first: dict[str, Path] = {}
+    for p in READABLE:
+        first.setdefault(type(nib_result(p)[0]).__name__, p)
+    return [first[k] for k in sorted(first)]
+
+
+@pytest.mark.parametrize("path", _one_per_class(), ids=_id)
+def test_info_describes_every_format(path, capsys):
+    import json
+
+    from voxray.cli import main
+
+    assert main(["info", "--json", str(path)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    nimg = nib_result(path)[0]
+    assert d["nibabel_class"] == type(nimg).__name__
+    assert d["shape"] == list(nimg.shape)
+    assert d["format"] and d["format"] != d["nibabel_class"]  # a human name
+    if hasattr(nimg, "affine"):
+        np.testing.assert_allclose(d["affine"], nimg.affine, atol=1e-6)
+    assert main(["info", str(path)]) == 0
+    assert "shape" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", _one_per_class(), ids=_id)
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii.zarr"])
+def test_convert_every_format_to_nifti_and_zarr(path, suffix, tmp_path, capsys):
+    """``voxray convert`` to NIfTI and NIfTI-Zarr keeps values and affine (CIFTI-2 keeps
+    its own NIfTI-2 form: it is converted to a plain NIfTI-2 image of the same data)."""
+    from voxray.cli import main
+
+    nimg, _, whole = nib_result(path)
+    dst = tmp_path / f"out{suffix}"
+    assert main(["convert", "-q", str(path), str(dst)]) == 0, capsys.readouterr().err
+    out = vx.load(dst)
+    got = np.asanyarray(out.dataobj)
+    if hasattr(nimg, "affine"):
+        np.testing.assert_allclose(out.affine, nimg.affine, rtol=1e-6, atol=1e-5)
+        assert got.shape == whole.shape
+    else:  # CIFTI-2: the data sits in NIfTI-2's axes 5 and 6
+        got = got.reshape(whole.shape)
+    np.testing.assert_allclose(got, whole, rtol=1e-6)

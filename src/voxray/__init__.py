@@ -1,7 +1,8 @@
 """voxray: out-of-core chunked arrays for neuroimaging.
 
-Open NIfTI-1/2, NIfTI pairs, Analyze images and NIfTI-Zarr stores lazily, as
-dask graphs over chunked byte-range reads. The images are nibabel's classes
+Open every volumetric format nibabel reads (NIfTI-1/2, NIfTI pairs, Analyze, CIFTI-2,
+MGH/MGZ, MINC1/2, PAR/REC, AFNI, ECAT) and NIfTI-Zarr stores lazily, as
+dask graphs over chunked reads. The images are nibabel's classes
 (``vx.load`` returns a ``voxray.Nifti1Image``, which is a ``nibabel.Nifti1Image``)::
 
     import voxray as vx
@@ -22,8 +23,14 @@ from .errors import (
     NotAnImageError,
     TruncatedFileError,
     UnsupportedDataTypeError,
+    UnsupportedFormatError,
     VoxrayError,
 )
+from .formats.afni import AFNIImage
+from .formats.cifti import Cifti2Image
+from .formats.ecat import EcatImage
+from .formats.mgh import MGHImage
+from .formats.minc import Minc1Image, Minc2Image
 from .formats.nifti import (
     AnalyzeImage,
     Nifti1Image,
@@ -33,6 +40,7 @@ from .formats.nifti import (
     Spm2AnalyzeImage,
     Spm99AnalyzeImage,
 )
+from .formats.parrec import PARRECImage
 from .image import Image, aff2axcodes, as_closest_canonical
 from .open import load, save, to_zarr
 from .proxy import ArrayProxy, DaskProxy
@@ -56,22 +64,30 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AFNIImage",
     "AnalyzeImage",
     "ArrayProxy",
+    "Cifti2Image",
     "CorruptGzipError",
     "DaskProxy",
+    "EcatImage",
     "FileChangedError",
     "Image",
     "ImageFileError",
     "ImageNotFoundError",
     "InvalidHeaderError",
+    "MGHImage",
+    "Minc1Image",
+    "Minc2Image",
     "Nifti1Image",
     "Nifti1Pair",
     "Nifti2Image",
     "Nifti2Pair",
     "NotAnImageError",
+    "PARRECImage",
     "TruncatedFileError",
     "UnsupportedDataTypeError",
+    "UnsupportedFormatError",
     "Spm2AnalyzeImage",
     "Spm99AnalyzeImage",
     "VoxrayError",
