@@ -68,6 +68,28 @@ class MGHPlan:
         return DATA_OFFSET + self.values.nbytes + len(self.footer_bytes)
 
 
+class _Unscaled:
+    """The MGH header as the value plan sees it: a header without scaling fields
+    (``MGHHeader`` has no ``set_slope_inter``; any scaling but the identity is refused)."""
+
+    has_data_slope = False
+    has_data_intercept = False
+
+    def __init__(self, header: MGHHeader, name: str):
+        self.header = header
+        self.name = name
+
+    def get_data_dtype(self):
+        return self.header.get_data_dtype()
+
+    def set_slope_inter(self, slope, inter=None) -> None:
+        if slope not in (None, 1) or inter not in (None, 0):
+            raise WriteError(
+                f"{self.name}: MGH stores no scaling; these values would need slope {slope!r} "
+                f"and intercept {inter!r} (write them as float32)"
+            )
+
+
 def plan_mgh(img, dtype=None, cf=None, name: str = "") -> MGHPlan:
     """What writing ``img`` as MGH means: the header nibabel would write (updated for
     shape and affine), its bytes, and the value plan.
@@ -96,7 +118,7 @@ def plan_mgh(img, dtype=None, cf=None, name: str = "") -> MGHPlan:
             f"{name}: cannot write this image as MGH ({e}); MGH keeps uint8, int16, uint16, "
             f"int32 and float32 data of 3 or 4 dimensions"
         ) from None
-    values = plan_values(img, hdr, cf, name)
+    values = plan_values(img, _Unscaled(hdr, name), cf, name)
     block = hdr.binaryblock
     head = block[:HEADER_SIZE] + b"\x00" * (DATA_OFFSET - HEADER_SIZE)
     footer = block[HEADER_SIZE : HEADER_SIZE + FOOTER_SIZE]
