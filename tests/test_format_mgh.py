@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import pickle
+import re
 import shutil
 
 import nibabel as nib
@@ -70,6 +71,16 @@ TAGS = (
 )
 
 
+def _read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _gunzip(path, n: int = -1) -> bytes:
+    with gzip.open(path) as f:
+        return f.read(n)
+
+
 def assert_same_as_nibabel(v, n):
     assert isinstance(v, nib.MGHImage) and isinstance(v, MGHImage)
     assert v.shape == n.shape
@@ -127,7 +138,7 @@ def test_suffixless_files_open_by_their_first_bytes(tmp_path):
 
 
 def test_sniffing_claims_mgh_and_not_nifti(corpus):
-    raw = gzip.open(TEST_MGZ).read(1024)
+    raw = _gunzip(TEST_MGZ, 1024)
     assert looks_like_mgh(raw) and MGH.sniff(raw)
     assert for_header_bytes(raw) is MGH
     for e in corpus.values():
@@ -136,7 +147,7 @@ def test_sniffing_claims_mgh_and_not_nifti(corpus):
         with open(e.path, "rb") as f:
             head = f.read(1024)
         if head[:2] == b"\x1f\x8b":
-            head = gzip.open(e.path).read(1024)
+            head = _gunzip(e.path, 1024)
         assert not MGH.sniff(head), e.name
     assert not looks_like_mgh(b"\x00\x00\x00\x01" + b"\x00" * 40)  # zero dims
 
@@ -270,7 +281,7 @@ def test_to_xarray_has_voxel_dims_world_coordinates_and_time(mgh_pair):
 
 def test_file_objects_and_bytes(mgh_pair):
     n = nib.load(mgh_pair[0])
-    raw = open(mgh_pair[0], "rb").read()
+    raw = _read(mgh_pair[0])
     v = MGHImage.from_bytes(raw)
     assert_same_as_nibabel(v, n)
     assert v.to_bytes() == n.to_bytes() == raw
@@ -342,7 +353,7 @@ def test_in_memory_save_gives_nibabels_bytes(tmp_path, dtype, shape):
     assert (tmp_path / "v.mgh").read_bytes() == (tmp_path / "n.mgh").read_bytes()
     vx.save(v, tmp_path / "v.mgz")
     nib.save(n, tmp_path / "n.mgz")
-    assert gzip.open(tmp_path / "v.mgz").read() == gzip.open(tmp_path / "n.mgz").read()
+    assert _gunzip(tmp_path / "v.mgz") == _gunzip(tmp_path / "n.mgz")
     assert_same_as_nibabel(vx.load(tmp_path / "v.mgz"), nib.load(tmp_path / "n.mgz"))
     assert v.to_bytes() == n.to_bytes()
 
@@ -369,9 +380,7 @@ def test_lazy_image_is_saved_out_of_core(tmp_path, monkeypatch, suffix):
         np.testing.assert_array_equal(np.asanyarray(back.dataobj), arr)
     # the bytes are nibabel's bytes (tags are not written, as nibabel writes none)
     nib.save(ref, tmp_path / f"ref{suffix}")
-    read = (
-        (lambda p: gzip.open(p).read()) if suffix == ".mgz" else (lambda p: open(p, "rb").read())
-    )
+    read = _gunzip if suffix == ".mgz" else _read
     assert read(tmp_path / f"out{suffix}") == read(tmp_path / f"ref{suffix}")
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]  # atomic
 
@@ -392,7 +401,7 @@ def test_dtypes_mgh_cannot_store_are_refused(tmp_path):
     img = vx.load(write_mgh(tmp_path / "x.mgh", _values((4, 5, 6), np.int16)))
     with pytest.raises(vx.VoxrayError, match="MGH"):
         img.set_data_dtype(np.float64)
-    with pytest.raises(WriteError, match="x2.mgz"):
+    with pytest.raises(WriteError, match=r"x2\.mgz"):
         vx.save(img, tmp_path / "x2.mgz", dtype=np.complex64)
     vx.save(img, tmp_path / "x3.mgz", dtype=np.int32)  # a type MGH keeps: converted
     back = nib.load(tmp_path / "x3.mgz")
@@ -427,7 +436,7 @@ def test_mgz_to_nifti_and_back_like_nibabel(tmp_path):
     np.testing.assert_allclose(vb.affine, nb.affine, atol=1e-6)
     np.testing.assert_allclose(vb.affine, n.affine, atol=1e-4)
     np.testing.assert_array_equal(np.asanyarray(vb.dataobj), np.asanyarray(nb.dataobj))
-    assert gzip.open(tmp_path / "back.mgz").read() == gzip.open(tmp_path / "nback.mgz").read()
+    assert _gunzip(tmp_path / "back.mgz") == _gunzip(tmp_path / "nback.mgz")
 
 
 def test_mgz_to_nifti_zarr_and_back(tmp_path):
@@ -450,19 +459,19 @@ def test_mgz_to_nifti_zarr_and_back(tmp_path):
 
 def test_truncated_files(tmp_path):
     arr = _values((8, 8, 8, 4), np.int16)
-    raw = open(write_mgh(tmp_path / "ok.mgh", arr), "rb").read()
+    raw = _read(write_mgh(tmp_path / "ok.mgh", arr))
     cut = raw[: 284 + arr.nbytes // 2]
     (tmp_path / "cut.mgh").write_bytes(cut)
     (tmp_path / "cut.mgz").write_bytes(gzip.compress(cut))
     (tmp_path / "tiny.mgh").write_bytes(raw[:50])
     for name in ("cut.mgh", "cut.mgz"):
-        with pytest.raises(vx.TruncatedFileError, match=name):
+        with pytest.raises(vx.TruncatedFileError, match=re.escape(name)):
             vx.load(tmp_path / name)
-    with pytest.raises(vx.NotAnImageError, match="tiny.mgh"):
+    with pytest.raises(vx.NotAnImageError, match=r"tiny\.mgh"):
         vx.load(tmp_path / "tiny.mgh")
     # a gzip stream cut short: its bytes are corrupt, not merely short
     (tmp_path / "broken.mgz").write_bytes(gzip.compress(raw)[:-200])
-    with pytest.raises(vx.VoxrayError, match="broken.mgz"):
+    with pytest.raises(vx.VoxrayError, match=r"broken\.mgz"):
         vx.load(tmp_path / "broken.mgz")
 
 
@@ -474,7 +483,7 @@ def _patched(raw: bytes, offset: int, value, dtype=">i4") -> bytes:
 
 
 def test_corrupted_headers(tmp_path):
-    raw = open(write_mgh(tmp_path / "ok.mgh", _values((4, 5, 6), np.int16)), "rb").read()
+    raw = _read(write_mgh(tmp_path / "ok.mgh", _values((4, 5, 6), np.int16)))
     cases = {
         "version.mgh": (_patched(raw, 0, 2), vx.NotAnImageError, "version"),
         "dims.mgh": (_patched(raw, 4, [4, 0, 6, 1]), vx.InvalidHeaderError, "dimensions"),
