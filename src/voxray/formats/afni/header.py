@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from nibabel.brikhead import AFNIHeader, AFNIImageError
+from nibabel import brikhead
+from nibabel.brikhead import AFNIHeader
 from nibabel.spatialimages import HeaderDataError, ImageDataError
 
 from ...errors import (
@@ -29,12 +30,29 @@ from ...errors import (
 from ...reader import ArrayLayout
 from ...sources import open_source
 
-__all__ = ["AfniInfo", "MAX_HEAD", "file_names", "parse_head", "read_header"]
+__all__ = [
+    "MAX_HEAD",
+    "AFNIDataTypeError",
+    "AFNIHeaderError",
+    "AfniInfo",
+    "file_names",
+    "parse_head",
+    "read_header",
+]
 
 #: Largest ``.HEAD`` voxray reads (real ones are a few KiB).
 MAX_HEAD = 64 * 2**20
 #: deflate cannot expand data more than ~1032:1; a header claiming more is lying.
 MAX_DEFLATE_RATIO = 1032
+
+
+class AFNIHeaderError(InvalidHeaderError, brikhead.AFNIHeaderError):
+    """The HEAD cannot be parsed or describes no array (also nibabel's
+    ``AFNIHeaderError``, which nibabel raises for the same files)."""
+
+
+class AFNIDataTypeError(UnsupportedDataTypeError, brikhead.AFNIImageError):
+    """BRICK_TYPES names no dtype, or several (also nibabel's ``AFNIImageError``)."""
 
 
 @dataclass
@@ -91,18 +109,18 @@ def parse_head(data: bytes, name: str) -> AFNIHeader:
         text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
         return AFNIHeader.from_fileobj(text)
     except UnicodeDecodeError as e:
-        raise InvalidHeaderError(f"{name!r} is not an AFNI HEAD text file: {e}") from None
-    except AFNIImageError as e:
-        raise UnsupportedDataTypeError(
+        raise AFNIHeaderError(f"{name!r} is not an AFNI HEAD text file: {e}") from None
+    except brikhead.AFNIImageError as e:
+        raise AFNIDataTypeError(
             f"{name!r}: BRICK_TYPES is not one data type voxray or nibabel can read ({e}); "
             f"valid are 0 (uint8), 1 (int16), 3 (float32) and 5 (complex), one for all volumes"
         ) from None
     except (HeaderDataError, ImageDataError) as e:
-        raise InvalidHeaderError(f"{name!r}: invalid AFNI header: {e}") from None
+        raise AFNIHeaderError(f"{name!r}: invalid AFNI header: {e}") from None
     except KeyError as e:
-        raise InvalidHeaderError(f"{name!r}: the AFNI header has no attribute {e}") from None
+        raise AFNIHeaderError(f"{name!r}: the AFNI header has no attribute {e}") from None
     except (ValueError, TypeError, IndexError) as e:
-        raise InvalidHeaderError(f"{name!r}: invalid AFNI header: {e}") from None
+        raise AFNIHeaderError(f"{name!r}: invalid AFNI header: {e}") from None
 
 
 def _layout(header: AFNIHeader, name: str) -> tuple[ArrayLayout, tuple[float, ...] | None]:
@@ -113,14 +131,14 @@ def _layout(header: AFNIHeader, name: str) -> tuple[ArrayLayout, tuple[float, ..
         header.get_affine()
         scaling = header.get_data_scaling()
     except KeyError as e:
-        raise InvalidHeaderError(f"{name!r}: the AFNI header has no attribute {e}") from None
+        raise AFNIHeaderError(f"{name!r}: the AFNI header has no attribute {e}") from None
     except (ValueError, TypeError, IndexError) as e:
-        raise InvalidHeaderError(
+        raise AFNIHeaderError(
             f"{name!r}: invalid DATASET_RANK, DATASET_DIMENSIONS, IJK_TO_DICOM_REAL or "
             f"BRICK_FLOAT_FACS ({e})"
         ) from None
     if len(shape) != 4 or any(n <= 0 for n in shape):
-        raise InvalidHeaderError(
+        raise AFNIHeaderError(
             f"{name!r}: DATASET_DIMENSIONS {info.get('DATASET_DIMENSIONS')!r} and DATASET_RANK "
             f"{info.get('DATASET_RANK')!r} give the shape {shape!r}; expected 3 positive "
             f"dimensions and at least one volume"
