@@ -372,7 +372,13 @@ def test_lazy_image_is_saved_out_of_core(tmp_path, monkeypatch, suffix):
     assert img.get_filename() == str(tmp_path / f"out{suffix}")  # as nibabel's to_filename
     nib.save(img, tmp_path / f"nib{suffix}")  # nibabel's save takes voxray's path
     vx.save(img, tmp_path / "conv.nii.gz")
+    nib.save(img, tmp_path / "nibconv.nii.gz")  # nibabel's conversion takes voxray's path
     monkeypatch.undo()
+    for name in ("conv.nii.gz", "nibconv.nii.gz"):
+        conv = nib.load(tmp_path / name)
+        assert type(conv) is nib.Nifti1Image
+        np.testing.assert_array_equal(np.asanyarray(conv.dataobj), arr)
+        np.testing.assert_allclose(conv.affine, img.affine, atol=1e-5)
     ref = nib.load(src)
     for name in (f"out{suffix}", f"nib{suffix}"):
         back = nib.load(tmp_path / name)

@@ -30,7 +30,7 @@ from ...image import Provenance, class_for_nibabel
 from ...proxy import ArrayProxy
 from ...reader import Reader
 from ...sources import FileObjSpec, is_url, local_spec, remote_locator
-from .. import Format, register
+from .. import Format, for_filename, register
 from .header import MGHInfo, looks_like_mgh, read_header
 
 __all__ = ["MGH", "MghFormat"]
@@ -75,6 +75,14 @@ class MghFormat(Format):
         return _image(read_header(spec, str(name)), file_map, chunks, klass)
 
     def save(self, img, filename, **kw) -> None:
+        filename = os.fspath(filename)
+        other = for_filename(filename)
+        if other is not None and other is not self and not self.claims(filename):
+            # ``img.to_filename("x.nii.gz")`` / ``nibabel.save(img, "x.nii.gz")`` of an MGH
+            # image: the destination's format converts it, out of core (nibabel.save's
+            # own fallback would load the data).
+            other.save(img, filename, **kw)
+            return
         from .write import save
 
         save(img, filename, **kw)
