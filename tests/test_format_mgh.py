@@ -511,6 +511,24 @@ def test_corrupted_headers(tmp_path):
     assert_same_as_nibabel(vx.load(tmp_path / "gz.mgh"), nib.load(tmp_path / "ok.mgh"))
 
 
+def test_good_ras_flag_zero_gets_nibabels_default_affine(tmp_path):
+    raw = _read(write_mgh(tmp_path / "ok.mgh", _values((4, 5, 6, 2), np.uint8)))
+    for suffix in (".mgh", ".mgz"):
+        data = _patched(raw, 28, 0, ">i2")
+        p = tmp_path / f"noras{suffix}"
+        p.write_bytes(gzip.compress(data) if suffix == ".mgz" else data)
+        v, n = vx.load(p), nib.load(p)
+        assert_same_as_nibabel(v, n)
+        assert int(v.header["goodRASFlag"]) == 1  # as nibabel: the default affine set
+
+
+def test_shapes_mgh_cannot_hold_are_voxray_errors():
+    with pytest.raises(vx.InvalidHeaderError, match="4 dimensional"):
+        MGHImage(np.zeros((2, 2, 2, 2, 2), np.float32), np.eye(4))
+    with pytest.raises(ValueError, match="4,4"):  # still a ValueError, as nibabel's
+        MGHImage(np.zeros((2, 2, 2), np.float32), np.eye(3))
+
+
 # -- nibabel's own MGH image API tests ---------------------------------------------------
 
 

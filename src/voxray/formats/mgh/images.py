@@ -11,7 +11,7 @@ from __future__ import annotations
 from nibabel import imageclasses
 from nibabel.freesurfer import mghformat
 
-from ...errors import UnsupportedDataTypeError
+from ...errors import InvalidHeaderError, UnsupportedDataTypeError, VoxrayError
 from ...image import Image, register_image_class
 from . import MGH
 
@@ -50,6 +50,10 @@ class MGHImage(Image, mghformat.MGHImage):
                 f"MGH cannot store this data type ({e}); MGH keeps uint8, int16, uint16, "
                 f"int32 and float32"
             ) from None
+        except ValueError as e:  # nibabel's header: more than 4 dimensions, bad affine
+            if isinstance(e, VoxrayError):
+                raise
+            raise InvalidHeaderError(f"cannot make an MGH image: {e}") from None
 
     def set_data_dtype(self, datatype) -> None:
         """Set the on-disk data type (one of MGH's: uint8, int16, uint16, int32, float32)."""
