@@ -40,7 +40,7 @@ from ...errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
 from ...image import Provenance
 from ...proxy import ArrayProxy
 from ...reader import Reader
-from ...sources import FileObjSpec, is_url, local_spec, remote_locator
+from ...sources import FileObjSpec, is_url, local_spec, open_source, remote_locator
 from .. import Format, register
 
 __all__ = ["CIFTI", "CiftiFormat", "Cifti2Image", "NoAffineError", "is_cifti_header"]
@@ -96,7 +96,9 @@ class CiftiFormat(Format):
     def open(self, filename, *, klass=None, chunks="auto", storage_options=None, level=0):
         filename = os.fspath(filename)
         if level not in (0, -1):
-            raise IndexError(f"{filename!r} is a CIFTI-2 file: it has one level, not level {level}")
+            raise IndexError(
+                f"{filename!r} is a CIFTI-2 file: it has one level, not level {level}"
+            )
         if is_url(filename):
             locate = remote_locator(storage_options)
         else:
@@ -107,14 +109,20 @@ class CiftiFormat(Format):
                     klass.filespec_to_file_map(filename)
                 except NibImageFileError as e:
                     raise NotAnImageError(f"{filename!r}: {e}") from None
+        head = open_source(locate(filename)).read_prefix(_Cifti2AsNiftiHeader.sizeof_hdr)
+        if not is_cifti_header(head):
+            if klass is None:
+                # A CIFTI suffix on a plain NIfTI file: nibabel loads it as NIfTI too.
+                from ..nifti import NIFTI
+
+                return NIFTI.open(filename, chunks=chunks, storage_options=storage_options)
+            raise NotAnImageError(
+                f"{filename!r} is not a CIFTI-2 file: its header is not a NIfTI-2 header with a "
+                f"CIFTI intent code (3000-3099); open it as a plain NIfTI image (vx.load)"
+            )
         from ..nifti.header import read_header
 
         info = read_header(filename, locate, [_Cifti2AsNiftiImage], single=True)
-        if klass is None and not _intent_is_cifti(info.header):
-            # A CIFTI suffix on a plain NIfTI file: nibabel loads it as NIfTI too.
-            from ..nifti import NIFTI
-
-            return NIFTI.open(filename, chunks=chunks, storage_options=storage_options)
         return _image(info, _file_map(filename), chunks, klass)
 
     def open_file_map(self, klass, file_map, *, chunks="auto"):
@@ -147,10 +155,6 @@ class CiftiFormat(Format):
         from .write import write_file_map
 
         write_file_map(img, file_map, **kw)
-
-
-def _intent_is_cifti(header) -> bool:
-    return int(header["intent_code"]) in INTENT_CODES
 
 
 def _file_map(filename: str) -> dict:

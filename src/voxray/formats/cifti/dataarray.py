@@ -50,7 +50,7 @@ def _base_name(ax) -> str:
         return "grayordinate"
     if isinstance(ax, cifti2_axes.ParcelsAxis):
         return "parcel"
-    if isinstance(ax, cifti2_axes.LabelAxis):  # a LabelAxis is not a ScalarAxis, but check first
+    if isinstance(ax, cifti2_axes.LabelAxis):
         return "label"
     if isinstance(ax, cifti2_axes.ScalarAxis):
         return "scalar"
@@ -109,13 +109,14 @@ def axis_coords(ax, dim: str, suffix: str = "") -> tuple[dict, dict]:
             attrs["volume_shape" + suffix] = [int(n) for n in ax.volume_shape]
         if ax.nvertices:
             attrs["nvertices" + suffix] = {str(k): int(v) for k, v in ax.nvertices.items()}
+    elif isinstance(ax, cifti2_axes.LabelAxis):
+        coords[dim] = (dim, np.asarray(ax.name, dtype=str))
+        attrs["label_tables" + suffix] = [
+            {int(k): [v[0], *(float(c) for c in v[1])] for k, v in table.items()}
+            for table in ax.label
+        ]
     elif isinstance(ax, cifti2_axes.ParcelsAxis | cifti2_axes.ScalarAxis):
         coords[dim] = (dim, np.asarray(ax.name, dtype=str))
-        if isinstance(ax, cifti2_axes.LabelAxis):
-            attrs["label_tables" + suffix] = [
-                {int(k): [v[0], *(float(c) for c in v[1])] for k, v in table.items()}
-                for table in ax.label
-            ]
     return coords, attrs
 
 

@@ -193,7 +193,9 @@ class CiftiSlicer:
 def _slice_axis(ax, s):
     """A CIFTI axis sliced like the matrix (nibabel's SeriesAxis miscounts negative steps)."""
     if isinstance(ax, cifti2_axes.SeriesAxis):
-        return cifti2_axes.SeriesAxis(ax.start + s.start * ax.step, ax.step * s.step, s.count, ax.unit)
+        return cifti2_axes.SeriesAxis(
+            ax.start + s.start * ax.step, ax.step * s.step, s.count, ax.unit
+        )
     return ax[s.as_index()]
 
 
