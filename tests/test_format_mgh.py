@@ -460,6 +460,29 @@ def test_mgz_to_nifti_zarr_and_back(tmp_path):
     assert b.get_data_dtype() == np.dtype(">f4")
 
 
+def test_cli_info_and_convert(tmp_path, capsys):
+    import json
+
+    from voxray.cli import main
+
+    arr = _values((6, 7, 8, 3), np.int16)
+    p = write_mgh(tmp_path / "x.mgz", arr)
+    n = nib.load(p)
+    assert main(["info", "--json", p]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["nibabel_class"] == "MGHImage" and info["shape"] == [6, 7, 8, 3]
+    assert info["dtype_on_disk"] == ">i2"
+    np.testing.assert_allclose(info["affine"], n.affine, atol=1e-6)
+    assert main(["info", p]) == 0
+    assert "MGH" in capsys.readouterr().out
+    for dst in ("x.nii.gz", "x.nii.zarr", "back.mgh"):
+        src = str(tmp_path / "x.nii.gz") if dst == "back.mgh" else p
+        assert main(["convert", src, str(tmp_path / dst)]) == 0
+        out = vx.load(tmp_path / dst)
+        np.testing.assert_array_equal(np.asanyarray(out.dataobj), arr)
+        np.testing.assert_allclose(out.affine, n.affine, atol=1e-4)
+
+
 # -- bad files ----------------------------------------------------------------------------
 
 
