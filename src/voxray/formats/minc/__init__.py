@@ -39,6 +39,7 @@ from ...reader import ArrayLayout, ProxyReader
 from ...sources import FileObjSpec, is_url, local_spec, open_source, remote_locator
 from .. import Format, for_filename, register
 from .files import (
+    MincDependencyError,
     MincHeaderError,
     MincReadError,
     local_path,
@@ -49,6 +50,7 @@ from .files import (
 
 __all__ = [
     "MINC",
+    "MincDependencyError",
     "MincFormat",
     "MincHeaderError",
     "MincReadError",
@@ -115,6 +117,8 @@ class MincFormat(Format):
         filename = os.fspath(filename)
         other = for_filename(filename)
         if other is not None and other is not self:  # img.to_filename("x.nii.gz")
+            if other.name == "nifti" and hasattr(img, "conversion_dtype"):
+                kw.setdefault("dtype", img.conversion_dtype)  # per-slice scaling: floats
             other.save(img, filename, **kw)
             return
         raise MincWriteError(
@@ -158,8 +162,8 @@ def _image(spec, fmap, chunks, klass=None):
     nklass = _classes()[kind]
     if klass is not None and nibabel_class_of(klass) is not nklass:
         raise NotAnImageError(
-            f"{name!r} is a {nklass.__name__[:5]} file ({_CONTAINER[kind]}), not a "
-            f"{nibabel_class_of(klass).__name__[:5]} one: open it with vx.load"
+            f"{name!r} is a {kind.upper()} file ({_CONTAINER[kind]}), not a "
+            f"{nibabel_class_of(klass).__name__[:5].upper()} one: open it with vx.load"
         )
     if kind == "minc1":
         opener, args, serialize = open_minc1, (spec,), False

@@ -39,6 +39,7 @@ from ...sources import open_source
 from .netcdf import NcHeader, NcVariable, NeedMoreBytes, NetcdfError, parse_header
 
 __all__ = [
+    "MincDependencyError",
     "MincHeaderError",
     "MincReadError",
     "ScaledMinc",
@@ -116,7 +117,10 @@ class RawVariable:
         if not parts:
             empty = np.empty((0, *var.shape[1:]), self.dtype)
             return empty[(slice(None), *rest)]
-        return np.stack(parts)
+        out = np.empty((len(parts), *parts[0].shape), self.dtype)  # np.stack goes native
+        for i, part in enumerate(parts):
+            out[i] = part
+        return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         arr = self[...]
@@ -262,11 +266,15 @@ class SourceFile(io.RawIOBase):
         return n
 
 
+class MincDependencyError(VoxrayError, ImportError):
+    """h5py, which MINC2 (HDF5) files need, is not installed."""
+
+
 def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError(
+        raise MincDependencyError(
             "reading MINC2 (HDF5) files needs h5py: pip install voxray[hdf5]"
         ) from None
     return h5py

@@ -176,8 +176,9 @@ def parse_header(buf: bytes) -> NcHeader:
         raise NetcdfError(f"not a netCDF classic file (first bytes {magic!r})")
     version = magic[3]
     numrecs = cur.uint32()
-    if numrecs == 0xFFFFFFFF:
-        raise NetcdfError("the record count is 'streaming' (the file was not closed)")
+    streaming = numrecs == 0xFFFFFFFF  # not closed: fine while nothing uses records
+    if streaming:
+        numrecs = 0
     dims: dict[str, int | None] = {}
     names: list[str] = []
     for _ in range(_list_tag(cur, _DIMENSION, "dimension")):
@@ -205,6 +206,11 @@ def parse_header(buf: bytes) -> NcHeader:
         if any(dims[d] is None for d in vdims[1:]):
             raise NetcdfError(f"variable {name!r}: only its first dimension may be unlimited")
         if is_record:
+            if streaming:
+                raise NetcdfError(
+                    f"record variable {name!r}, but the record count is 'streaming' (the "
+                    f"file was not closed)"
+                )
             recsize += vsize
         variables[name] = NcVariable(
             name, vdims, shape, typecode, size, vattrs, begin, vsize, is_record
