@@ -504,6 +504,17 @@ def test_truncated_files(tmp_path):
         vx.load(tmp_path / "broken.mgz")
 
 
+def test_missing_empty_and_directory(tmp_path):
+    with pytest.raises(vx.ImageNotFoundError, match="missing"):
+        vx.load(tmp_path / "missing.mgz")
+    (tmp_path / "empty.mgh").write_bytes(b"")
+    with pytest.raises(vx.NotAnImageError, match="0 bytes"):
+        vx.load(tmp_path / "empty.mgh")
+    (tmp_path / "dir.mgz").mkdir()
+    with pytest.raises(vx.NotAnImageError, match="directory"):
+        vx.load(tmp_path / "dir.mgz")
+
+
 def _patched(raw: bytes, offset: int, value, dtype=">i4") -> bytes:
     b = bytearray(raw)
     v = np.array(value, dtype).tobytes()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 
-from ...errors import ImageNotFoundError
+from ...errors import ImageNotFoundError, NotAnImageError
 from ...image import Provenance, class_for_nibabel
 from ...proxy import ArrayProxy
 from ...reader import Reader
@@ -56,6 +56,8 @@ class MghFormat(Format):
             spec = remote_locator(storage_options)(filename)
         else:
             filename = filename.removeprefix("file://")
+            if os.path.isdir(filename):
+                raise NotAnImageError(f"{filename!r} is a directory, not an MGH file")
             spec = local_spec(filename)
         info = read_header(spec, filename)
         from nibabel.fileholders import FileHolder
