@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nibabel import ecat
+from nibabel.tests.test_fileslice import slicer_samples
 
 import voxray as vx
 from voxray.formats import for_header_bytes
@@ -380,3 +381,12 @@ class TestVoxrayEcatImage(nib_ecat.TestEcatImage):
     @pytest.mark.xfail(strict=True, reason="voxray does not write ECAT (ImageFileError)")
     def test_save(self):
         super().test_save()
+
+    def test_array_proxy_slicing(self):
+        # nibabel's test as it is, on every 4th of its slices (for time; the hypothesis
+        # tests above draw further ones)
+        arr = self.img.get_fdata()
+        prox = self.img.dataobj
+        assert prox.is_proxy
+        for sliceobj in list(slicer_samples(self.img.shape))[::4]:
+            np.testing.assert_array_equal(arr[sliceobj], prox[sliceobj])
