@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from nibabel import imageclasses, nifti1, nifti2
+from nibabel import analyze, imageclasses, nifti1, nifti2
 from nibabel.filename_parser import splitext_addext, types_filenames
 
 from ...errors import NotAnImageError
@@ -138,7 +138,7 @@ def plan_nifti(img, klass: type, dtype=None, cf=None, name: str = "") -> NiftiPl
     source = img.provenance.header
     if (
         values.kind == "raw"
-        and source is not None
+        and isinstance(source, analyze.AnalyzeHeader)  # NIfTI, Analyze: scl_* fields
         and "scl_slope" in source
         and "scl_slope" in hdr
         and _same_scaling(source, values.proxy.reader.layout)
