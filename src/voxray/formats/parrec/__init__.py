@@ -79,12 +79,16 @@ class ParrecFormat(Format):
                 f"by name: name it .PAR with its .REC beside it"
             )
         try:  # nibabel's rules for the other file's name (x.PAR <-> x.REC, case kept)
-            fmap = NibPARRECImage.filespec_to_file_map(filename)
+            fmap = (_url_file_map if is_url(filename) else NibPARRECImage.filespec_to_file_map)(
+                filename
+            )
         except NibImageFileError as e:
             raise NotAnImageError(f"{filename!r}: {e}") from None
         par, rec = (os.fspath(fmap[kind].filename) for kind in ("header", "image"))
+        par_spec = locate(par)
         return _image(
-            locate(par),
+            read_par(par_spec, par),
+            par_spec,
             par,
             lambda: locate(rec),
             rec,
@@ -122,8 +126,17 @@ class ParrecFormat(Format):
                     f"the file map has no file name or file object for {kind!r}"
                 )
         (par_spec, par), (rec_spec, rec) = specs
+        holder = file_map["header"]
+        if holder.fileobj is not None:  # text or bytes, read from the holder's position
+            holder.fileobj.seek(holder.pos)
+            par_data = holder.fileobj.read()
+            par_source = None
+        else:
+            par_source = par_spec()
+            par_data = read_par(par_source, par)
         return _image(
-            par_spec(),
+            par_data,
+            par_source,
             par,
             rec_spec,
             rec,
@@ -143,10 +156,22 @@ class ParrecFormat(Format):
         )
 
 
-def _image(par_spec, par, rec_locate, rec, fmap, chunks, klass, options, scaling):
+def _url_file_map(url: str) -> dict:
+    """nibabel's file map of a PAR/REC URL (nibabel's own normalises the ``//`` away): the
+    partner's suffix in the same case, upper when the given one is all upper case."""
+    from nibabel.fileholders import FileHolder
+
+    ext = url[-4:]
+    other = {".par": ".rec", ".rec": ".par"}[ext.lower()]
+    other = other.upper() if ext.isupper() else other
+    names = {ext.lower(): url, other.lower(): url[:-4] + other}
+    return {"header": FileHolder(names[".par"]), "image": FileHolder(names[".rec"])}
+
+
+def _image(par_data, par_spec, par, rec_locate, rec, fmap, chunks, klass, options, scaling):
     """Parse the PAR, check the REC, and build the lazy image as nibabel's
     ``PARRECImage.from_file_map`` does (header's affine, the header itself)."""
-    header = parse_par(read_par(par_spec, par), par, **options)
+    header = parse_par(par_data, par, **options)
     rec_spec = rec_locate()  # after the header, as nibabel (a bad PAR is named first)
     reader = make_reader(header, rec_spec, rec, scaling)
     vklass = klass if klass is not None else class_for_nibabel(NibPARRECImage)
@@ -156,10 +181,13 @@ def _image(par_spec, par, rec_locate, rec, fmap, chunks, klass, options, scaling
     except Exception as e:  # nibabel's PARRECError (unknown slice orientation), or worse
         raise ParrecHeaderError(f"{par!r}: cannot compute the affine: {e}") from None
     img = vklass(proxy, affine, header=header, file_map=fmap)
-    files = {n for s, n in ((par_spec, par), (rec_spec, rec)) if not isinstance(s, FileObjSpec)}
-    img.provenance = Provenance(
-        files=frozenset(files), header=header, format="parrec", chunks=chunks
-    )
+    files = {
+        n
+        for s, n in ((par_spec, par), (rec_spec, rec))
+        if s is not None and not isinstance(s, FileObjSpec)
+    }
+    # No stored header in the provenance: it is for writers that write this format back.
+    img.provenance = Provenance(files=frozenset(files), format="parrec", chunks=chunks)
     return img
 
 

@@ -15,7 +15,7 @@ import os
 from nibabel import imageclasses, parrec
 
 from ...errors import VoxrayError
-from ...image import Image, register_image_class
+from ...image import Image, class_for_nibabel, register_image_class
 from .. import for_filename
 from . import PARREC
 
@@ -95,6 +95,33 @@ class PARRECImage(Image, parrec.PARRECImage):
         )
 
     load = from_filename
+
+    def to_xarray(self, name: str | None = None):
+        """This image as a lazy, dask-backed DataArray (see :meth:`voxray.Image.to_xarray`):
+        dims ``i, j, k, t``, world coordinates ``x, y, z`` from nibabel's affine, ``t`` in
+        seconds (the PAR's repetition time).
+
+        The attributes and the ``nifti_header`` encoding come from nibabel's NIfTI-1
+        conversion of the PAR header (``Nifti1Header.from_header``) with a float64 data
+        type: per-slice scaling has no NIfTI form, so the scaled values are what a NIfTI
+        written from the DataArray holds (``vx.save(img.to_xarray(), "x.nii.gz")`` keeps
+        every value).
+        """
+        from nibabel.nifti1 import Nifti1Header, Nifti1Image
+
+        from ...xarray.build import build_dataarray
+
+        obj = self.dataobj
+        header = Nifti1Header.from_header(self.header)
+        header.set_data_dtype(getattr(obj, "scaled_dtype", None) or obj.dtype)
+        header.set_slope_inter(None, None)
+        stand_in = class_for_nibabel(Nifti1Image)(obj, self.affine, header)  # reads nothing
+        filename = self.get_filename()
+        if name is None and filename:
+            name = os.path.splitext(os.path.basename(filename))[0] or None
+        da = build_dataarray(stand_in, self.to_dask(), name=name)
+        da.encoding.update(source=filename, nibabel_class="Nifti1Image")
+        return da
 
     def to_filename(self, filename, **kwargs) -> None:
         """Write a NIfTI or NIfTI-Zarr conversion out of core (the suffix decides); a

@@ -192,8 +192,15 @@ def _slow_axes(arr: np.ndarray, counts: tuple[int, ...], slow: tuple[AxisSel, ..
 class ParrecArrayProxy(ArrayProxy):
     """voxray's lazy proxy of PAR/REC data with nibabel's ``PARRECArrayProxy`` API:
     ``np.asarray(proxy)`` and ``proxy[...]`` are the scaled values, ``dtype`` the stored
-    dtype, ``get_unscaled()`` the stored values (in image order); slices and
-    reorientations stay lazy and keep this class."""
+    dtype, ``get_unscaled()`` the stored values (in image order).
+
+    ``sliced`` / ``reoriented`` proxies are voxray's plain :class:`~voxray.proxy.ArrayProxy`
+    over the scaled values (nibabel's sliced PAR/REC images hold scaled float64 arrays):
+    their ``dtype`` and ``get_unscaled()`` are the scaled values, which is what voxray's
+    writers copy for a "raw" write (``proxy.sliced(key).get_unscaled()``), never the
+    stored integers, which no single NIfTI slope could describe. Both stay lazy and read
+    only the slices they show.
+    """
 
     @property
     def dtype(self) -> np.dtype:
@@ -202,13 +209,6 @@ class ParrecArrayProxy(ArrayProxy):
     def get_unscaled(self) -> np.ndarray:
         view = self._view
         return view.finish(self._reader.unscaled().read_raw(view.base))
-
-    def sliced(self, key) -> ParrecArrayProxy:
-        return type(self).from_reader(self._reader, self._view.compose(key), self._chunks)
-
-    def reoriented(self, ornt) -> ParrecArrayProxy:
-        base = super().reoriented(ornt)
-        return type(self).from_reader(self._reader, base.view, self._chunks)
 
     def copy(self) -> ParrecArrayProxy:
         return type(self).from_reader(self._reader, self._view, self._chunks)
@@ -219,13 +219,6 @@ class ParrecArrayProxy(ArrayProxy):
         from ...proxy import DaskProxy
 
         return DaskProxy(self.to_dask().reshape(shape))
-
-    def to_dask(self, chunks=None, raw: bool = False):
-        """Dask array of the scaled values; ``raw=True`` gives the stored values."""
-        if not raw:
-            return super().to_dask(chunks)
-        proxy = ArrayProxy.from_reader(self._reader.unscaled(), self._view, self._chunks)
-        return proxy.to_dask(chunks)
 
     def __reduce__(self):
         return (_rebuild, (self._reader, self._view, self._chunks))
