@@ -22,6 +22,7 @@ from nibabel import ecat
 from nibabel.tests.test_fileslice import slicer_samples
 
 import voxray as vx
+from voxray.errors import UnsupportedFormatError
 from voxray.formats import for_header_bytes
 from voxray.formats.ecat import ECAT, EcatImage
 from voxray.sources import open_source
@@ -317,12 +318,13 @@ def test_cli_info_and_convert(files, tmp_path, capsys):
 
 def test_writing_ecat_is_refused(files, tmp_path):
     img = vx.load(files["mixed"])
-    with pytest.raises(vx.ImageFileError, match="does not write ECAT"):
+    with pytest.raises(UnsupportedFormatError, match="does not write ECAT"):
         vx.save(img, tmp_path / "y.v")
-    with pytest.raises(vx.ImageFileError):
+    with pytest.raises(UnsupportedFormatError):
         img.to_filename(tmp_path / "y.v")
-    with pytest.raises(vx.ImageFileError):
+    with pytest.raises(UnsupportedFormatError):
         EcatImage.from_image(img)
+    assert not ECAT.writes
     assert not (tmp_path / "y.v").exists()
 
 

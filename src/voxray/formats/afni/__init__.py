@@ -11,7 +11,7 @@ class is nibabel's ``AFNIImage`` with :class:`voxray.image.Image` mixed in
 (:mod:`.images`).
 
 nibabel cannot write AFNI, and neither does voxray: saving to a ``.HEAD``/``.BRIK``
-name raises :class:`~voxray.errors.ImageFileError`; ``vx.save(img, "x.nii.gz")`` and
+name raises :class:`~voxray.errors.UnsupportedFormatError`; ``vx.save(img, "x.nii.gz")`` and
 ``vx.to_zarr`` convert (affine and values kept).
 
 Examples
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 
-from ...errors import ImageFileError, ImageNotFoundError
+from ...errors import ImageNotFoundError
 from ...image import Provenance, class_for_nibabel
 from ...sources import FileObjSpec, is_url, local_spec, remote_locator
 from .. import Format, register
@@ -87,17 +87,8 @@ class AfniFormat(Format):
         info = read_header(head, locate)
         return _image(info, file_map, chunks, klass)
 
-    def save(self, img, filename, **kw) -> None:
-        raise ImageFileError(
-            f"{os.fspath(filename)!r}: voxray cannot write AFNI BRIK/HEAD (nibabel cannot "
-            f"either); write NIfTI (.nii, .nii.gz) or NIfTI-Zarr (.nii.zarr) instead"
-        )
-
-    def write_file_map(self, img, file_map, **kw) -> None:
-        raise ImageFileError(
-            "voxray cannot write AFNI BRIK/HEAD file maps (nibabel cannot either); write "
-            "NIfTI (.nii, .nii.gz) or NIfTI-Zarr (.nii.zarr) instead"
-        )
+    # Writing: Format's defaults refuse with UnsupportedFormatError (nibabel cannot
+    # write AFNI either), and ``writes`` stays False.
 
 
 def _named(name: str) -> bool:

@@ -10,7 +10,7 @@ opens them); :func:`voxray.load` opens them by the ``.v`` suffix or, whatever th
 name, by the magic ``MATRIX`` of the main header.
 
 voxray does not write ECAT: saving to ``.v`` raises
-:class:`~voxray.errors.ImageFileError`; ``vx.save(img, "x.nii.gz")`` and
+:class:`~voxray.errors.UnsupportedFormatError`; ``vx.save(img, "x.nii.gz")`` and
 ``vx.to_zarr`` convert (float64 values and the affine kept).
 
 Examples
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 
-from ...errors import ImageFileError
+from ...errors import UnsupportedFormatError
 from ...image import Provenance
 from ...proxy import ArrayProxy
 from ...reader import ArrayLayout
@@ -73,14 +73,19 @@ class EcatFormat(Format):
             raise ImageNotFoundError("an ECAT file map needs a file name or file object")
         return _image(read_header(name, spec), chunks, klass, file_map)
 
+    @property
+    def writes(self) -> bool:
+        return False  # save only refuses (with the reason nibabel's ECAT writer is not used)
+
     def save(self, img, filename, **kw) -> None:
-        raise ImageFileError(
-            f"{os.fspath(filename)!r}: voxray does not write ECAT files; write NIfTI "
+        raise UnsupportedFormatError(
+            f"{os.fspath(filename)!r}: voxray does not write ECAT files (nibabel's ECAT writer "
+            f"copies the frames of the file an image was read from, in memory); write NIfTI "
             f"(.nii, .nii.gz) or NIfTI-Zarr (.nii.zarr) instead"
         )
 
     def write_file_map(self, img, file_map, **kw) -> None:
-        raise ImageFileError(
+        raise UnsupportedFormatError(
             "voxray does not write ECAT files; write NIfTI (.nii, .nii.gz) or NIfTI-Zarr "
             "(.nii.zarr) instead"
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nibabel import ecat, imageclasses
 
-from ...errors import ImageFileError
+from ...errors import UnsupportedFormatError
 from ...image import Image, Provenance, register_image_class
 from ...proxy import DaskProxy, is_dask_array
 from . import ECAT
@@ -61,7 +61,7 @@ class EcatImage(Image, ecat.EcatImage):
 
     @classmethod
     def from_image(cls, img) -> EcatImage:
-        raise ImageFileError(
+        raise UnsupportedFormatError(
             f"an ECAT image is opened from an ECAT file, not built from a "
             f"{type(img).__name__} (nibabel cannot either)"
         )
