@@ -254,6 +254,9 @@ def test_derived_views_are_lazy_and_match_nibabel(mgh_pair):
         v, n = vx.load(p), nib.load(p)
         x = v.to_dask()
         np.testing.assert_array_equal(x.compute(), np.asanyarray(n.dataobj))
+        graph = pickle.dumps(dict(v.to_dask(chunks={3: 1}).__dask_graph__()))
+        assert len(graph) < 20_000  # plain values (path, offsets, dtype), no data or handles
+        assert nib.imageclasses.spatial_axes_first(v)  # nibabel.processing takes it
         c, nc = vx.as_closest_canonical(v), nib.as_closest_canonical(n)
         assert isinstance(c, MGHImage) and not c.in_memory
         np.testing.assert_array_equal(c.affine, nc.affine)
