@@ -526,7 +526,7 @@ def test_gzip_and_other_destinations(tmp_path):
 
 def test_write_refuses_a_shape_that_does_not_match_and_its_own_source(tmp_path):
     hdr = cifti_header("dscalar")
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="does not match"):
         bad = Cifti2Image(np.zeros((3, 10), np.float32), hdr)
     with pytest.raises(WriteError, match="does not match"):
         vx.save(bad, tmp_path / "bad.dscalar.nii")
@@ -589,7 +589,7 @@ def test_broken_xml_names_the_file(tmp_path):
     raw[start + 1 : start + 6] = b"#!@$%"
     path = tmp_path / "broken.dconn.nii"
     path.write_bytes(bytes(raw))
-    with pytest.raises(InvalidHeaderError, match="broken.dconn.nii.*XML"):
+    with pytest.raises(InvalidHeaderError, match=r"broken\.dconn\.nii.*XML"):
         vx.load(path)
 
 
@@ -598,7 +598,7 @@ def test_corrupted_header_names_the_file(tmp_path):
     raw[16:24] = np.int64(-5).tobytes()  # dim[0]
     path = tmp_path / "corrupt.dconn.nii"
     path.write_bytes(bytes(raw))
-    with pytest.raises(VoxrayError, match="corrupt.dconn.nii"):
+    with pytest.raises(VoxrayError, match=r"corrupt\.dconn\.nii"):
         vx.load(path)
 
 
@@ -610,14 +610,14 @@ def test_cifti_intent_without_extension(tmp_path):
     path = tmp_path / "noext.dconn.nii"
     nib.save(nib.Nifti2Image(np.zeros((1, 1, 1, 1, 2, 3), np.float32), np.eye(4), hdr), path)
     assert is_cifti_header(path.read_bytes()[:540])
-    with pytest.raises(InvalidHeaderError, match="noext.dconn.nii.*no CIFTI-2 extension"):
+    with pytest.raises(InvalidHeaderError, match=r"noext\.dconn\.nii.*no CIFTI-2 extension"):
         vx.load(path)
 
 
 def test_no_affine_and_no_reorientation(tmp_path):
     img = vx.load(ROW_MAJOR)
     assert not hasattr(img, "affine")  # as nibabel's Cifti2Image
-    with pytest.raises(NoAffineError, match="row_major.dconn.nii"):
+    with pytest.raises(NoAffineError, match=r"row_major\.dconn\.nii"):
         img.affine
     with pytest.raises(VoxrayError):
         img.as_reoriented([[0, 1], [1, 1], [2, 1]])

@@ -127,7 +127,7 @@ def _name(path: str | None) -> str | None:
     from . import CIFTI
 
     base = os.path.basename(str(path))
-    for suffix in sorted(CIFTI.suffixes, key=len, reverse=True) + [".nii.gz", ".nii"]:
+    for suffix in [*sorted(CIFTI.suffixes, key=len, reverse=True), ".nii.gz", ".nii"]:
         if base.lower().endswith(suffix):
             return base[: -len(suffix)] or None
     return base or None
