@@ -134,9 +134,9 @@ def test_every_nibabel_par(pairs, name, options):
                 assert isinstance(info.value, PARRECError)
             continue
         img = _quiet(vx.load, par, scaling=scaling, **options)
-        big = np.prod(img.shape) * 8 > 32 * 2**20
+        big = np.prod(img.shape) * 8 > 8 * 2**20  # float64 bytes
         # a large file's values once (default options), its header under every option
-        keys = ((..., -1), (slice(None), 7)) if options == OPTIONS[0] else ((..., 0, 0),)
+        keys = ((..., -1),) if options == OPTIONS[0] else ((..., 0, 0),)
         assert_same_image(img, ref, whole=not big, keys=keys)
 
 
@@ -277,7 +277,7 @@ def _check_key(img, ref, key):
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data(), scaling=st.sampled_from(["dv", "fp"]))
 def test_hypothesis_slices_varying_scale(varscale_both, data, scaling):
@@ -286,7 +286,7 @@ def test_hypothesis_slices_varying_scale(varscale_both, data, scaling):
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_hypothesis_slices_permuted_rows(permuted, data):
@@ -297,7 +297,7 @@ def test_hypothesis_slices_permuted_rows(permuted, data):
 
 
 @settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_hypothesis_slicer(permuted, data):
