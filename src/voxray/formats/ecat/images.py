@@ -48,6 +48,14 @@ class EcatImage(Image, ecat.EcatImage):
     def shape(self) -> tuple[int, ...]:
         return tuple(self._dataobj.shape)
 
+    @property
+    def affine(self):
+        """nibabel's (frame 0's affine, with its warning when frames differ); an image
+        built without a subheader (``vx.Image(arr, aff, ecat_header)``) has its own."""
+        if self._subheader is None:
+            return self._affine
+        return ecat.EcatImage.affine.fget(self)
+
     def get_data_dtype(self, frame: int = 0):
         """The stored dtype of ``frame`` (nibabel's, which needs the frame)."""
         return ecat.EcatImage.get_data_dtype(self, frame)
