@@ -304,6 +304,9 @@ def generated(tmp_path_factory):
     out["m1-record.mnc"] = write_minc1(
         d / "m1-record.mnc", _values((4, 6, 7, 5), np.int16), record=True
     )
+    out["m1-record-float.mnc"] = write_minc1(
+        d / "m1-record-float.mnc", _values((3, 4, 5, 6), ">f4"), record=True
+    )
     out["m1-record-interleaved.mnc"] = write_minc1(
         d / "m1-record-interleaved.mnc",
         _values((4, 6, 7, 5), np.uint8),
@@ -366,6 +369,7 @@ GENERATED = (
     "m1-3d-float.mnc",
     "m1-3d-int32-scalar.mnc",
     "m1-record.mnc",
+    "m1-record-float.mnc",
     "m1-record-interleaved.mnc",
     "m1-4d-int16.mnc.gz",
 )
@@ -496,6 +500,18 @@ def test_graph_pickles_small(generated):
         blob = pickle.dumps(dict(x.__dask_graph__()))
         assert len(blob) < 20_000
         np.testing.assert_array_equal(pickle.loads(pickle.dumps(x)).compute(), x.compute())
+
+
+def test_images_pickle_as_plain_values(generated):
+    for name in ("m2-4d-chunked.mnc", "m1-4d-int16.mnc.gz"):
+        img = vx.load(generated[name])
+        img.get_fdata()  # cached arrays are not pickled
+        blob = pickle.dumps(img)
+        assert len(blob) < 50_000
+        back = pickle.loads(blob)
+        assert type(back) is type(img) and not back.in_memory
+        np.testing.assert_array_equal(back.get_fdata(), img.get_fdata())
+        np.testing.assert_array_equal(back.affine, img.affine)
 
 
 @pytest.mark.slow
@@ -635,6 +651,33 @@ def test_convert_to_zarr(generated, tmp_path):
     vx.save(vx.load(path), nifti)  # the values a .nii holds, as NIfTI-Zarr stores them
     np.testing.assert_allclose(back.get_fdata(), nib.load(nifti).get_fdata())
     np.testing.assert_allclose(back.get_fdata(), minc.get_fdata(), atol=_quantum(nib.load(nifti)))
+
+
+def test_cli_info_and_convert(generated, tmp_path, capsys):
+    import json
+
+    from voxray.cli import main
+
+    for name, fmt in (("m1-4d-int16.mnc", "MINC1"), ("m2-4d-chunked.mnc", "MINC2")):
+        path = generated[name]
+        ref = nib.load(path)
+        assert main(["info", "--json", path]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["format"] == fmt
+        assert info["nibabel_class"] == type(ref).__name__
+        assert info["shape"] == list(ref.shape)
+        np.testing.assert_allclose(info["affine"], ref.affine)
+        assert main(["info", path]) == 0
+        assert fmt in capsys.readouterr().out
+        nii, zarr = tmp_path / f"{name}.nii.gz", tmp_path / f"{name}.nii.zarr"
+        assert main(["convert", path, str(nii)]) == 0
+        assert main(["convert", path, str(zarr)]) == 0
+        capsys.readouterr()
+        quantum = _quantum(nib.load(nii))  # nib.save's int16 + one slope (see above)
+        for out in (nii, zarr):
+            back = vx.load(out)
+            np.testing.assert_allclose(back.affine, ref.affine)
+            np.testing.assert_allclose(back.get_fdata(), ref.get_fdata(), atol=quantum)
 
 
 def test_writing_minc_is_refused(generated, tmp_path):
