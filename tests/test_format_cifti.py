@@ -234,6 +234,9 @@ def test_remote_url_reads_by_ranges(tmp_path):
         img = vx.load(url)
         assert_same(img, nib.load(path))
         assert_same(Cifti2Image.from_url(url), nib.load(path))
+        # a plain .nii name: the NIfTI format reads the header by ranges and hands it over
+        shutil.copy(path, tmp_path / "plain.nii")
+        assert_same(vx.load(server.url("plain.nii")), nib.load(path))
 
 
 # -- hypothesis slices ---------------------------------------------------------------------
