@@ -234,7 +234,8 @@ def plan_values(img: Image, hdr, cf=None, name: str = "") -> ValuePlan:
             sample = _sample(values.dtype, *_finite_range(values))
             writer = make_array_writer(sample, out_dtype, has_slope, has_inter)
             s, i = get_slope_inter(writer)
-            hdr.set_slope_inter(s, i)
+            if has_slope:  # a header without scaling (MGH) takes values as they are
+                hdr.set_slope_inter(s, i)
             mn, mx = writer._writing_range() if hasattr(writer, "_writing_range") else (None, None)
             params = (
                 out_dtype,

@@ -44,7 +44,10 @@ def image_name(path: str | None) -> str | None:
     for suffix in (".gz", ".bz2", ".zst"):
         if base.lower().endswith(suffix):
             base = base[: -len(suffix)]
-    for suffix in (".nii", ".hdr", ".img", ".nii.zarr", ".zarr"):
+    for suffix in (
+        *(".nii", ".hdr", ".img", ".nii.zarr", ".zarr"),
+        *(".mgh", ".mgz", ".mnc", ".par", ".rec", ".brik", ".head", ".v"),
+    ):
         if base.lower().endswith(suffix):
             return base[: -len(suffix)] or None
     return base or None
@@ -85,13 +88,20 @@ def world_coords(affine: np.ndarray, sizes: dict[str, int]) -> xr.Coordinates:
 
 def _time_coord(header, n: int) -> xr.Variable | None:
     zooms = header.get_zooms()
+    if len(zooms) >= 4 and not hasattr(header, "get_xyzt_units") and _has(header, "tr"):
+        tr = float(header["tr"])  # FreeSurfer MGH: the footer's TR, in ms
+        if tr <= 0:
+            return None
+        return xr.Variable(
+            ("t",), np.arange(n) * (tr / 1000.0), {"units": "s", "long_name": "time"}
+        )
     if len(zooms) < 4 or not hasattr(header, "get_xyzt_units"):
         return None
     step = float(zooms[3])
     if step <= 0:
         return None
     _, unit = header.get_xyzt_units()
-    toffset = float(header["toffset"]) if "toffset" in header else 0.0
+    toffset = float(header["toffset"]) if _has(header, "toffset") else 0.0
     if unit in _TIME_SCALE or unit == "unknown":
         scale = _TIME_SCALE.get(unit, 1.0)
         values = (toffset + step * np.arange(n)) * scale
@@ -100,16 +110,23 @@ def _time_coord(header, n: int) -> xr.Variable | None:
     return xr.Variable(("t",), toffset + step * np.arange(n), {"units": units})
 
 
+def _has(header, field: str) -> bool:
+    try:
+        return field in header
+    except (TypeError, KeyError, ValueError):  # headers that are not mappings (MINC)
+        return False
+
+
 def header_attrs(header) -> dict:
     """Header fields that describe the data, as plain attrs."""
     from nibabel.nifti1 import slice_order_codes, xform_codes
 
     attrs: dict = {}
-    if "descrip" in header:
+    if _has(header, "descrip"):
         text = bytes(header["descrip"]).split(b"\x00")[0].decode("latin-1").strip()
         if text:
             attrs["description"] = text
-    if "intent_code" in header and int(header["intent_code"]):
+    if _has(header, "intent_code") and int(header["intent_code"]):
         try:
             name, params, intent_name = header.get_intent()
             attrs["intent"] = name
@@ -120,23 +137,23 @@ def header_attrs(header) -> dict:
         except Exception:  # unknown intent codes stay numeric
             attrs["intent"] = int(header["intent_code"])
     for field in ("cal_min", "cal_max"):
-        if field in header and float(header[field]):
+        if _has(header, field) and float(header[field]):
             attrs[field] = float(header[field])
     for field in ("qform_code", "sform_code"):
-        if field in header:
+        if _has(header, field):
             code = int(header[field])
             attrs[field] = xform_codes.label[code] if code in xform_codes.code else code
     if hasattr(header, "get_dim_info"):
         for role, dim in zip(("freq_dim", "phase_dim", "slice_dim"), header.get_dim_info()):
             if dim is not None:
                 attrs[role] = DIMS[dim]
-    if "slice_code" in header and int(header["slice_code"]):
+    if _has(header, "slice_code") and int(header["slice_code"]):
         code = int(header["slice_code"])
         attrs["slice_code"] = (
             slice_order_codes.label[code] if code in slice_order_codes.code else code
         )
     for field in ("slice_start", "slice_end", "slice_duration"):
-        if field in header and float(header[field]):
+        if _has(header, field) and float(header[field]):
             attrs[field] = (
                 float(header[field]) if field == "slice_duration" else int(header[field])
             )

@@ -65,34 +65,6 @@ class MGHImage(Image, mghformat.MGHImage):
                 f"uint16, int32 and float32"
             ) from None
 
-    def to_xarray(self, name: str | None = None):
-        """This image as a lazy DataArray (see :meth:`voxray.Image.to_xarray`): dims ``i, j,
-        k`` (and ``t``), world coordinates ``x, y, z`` from the affine, and for a 4-D image
-        ``t`` in seconds from the footer's TR (stored in ms), when it is set."""
-        import numpy as np
-        import xarray as xr
-
-        if name is None:
-            name = _stem(self.get_filename())
-        da = super().to_xarray(name=name)
-        tr = float(self.header["tr"])
-        if self.ndim == 4 and "t" not in da.coords and tr > 0:
-            t = np.arange(self.shape[3]) * (tr / 1000.0)
-            da = da.assign_coords(t=xr.Variable(("t",), t, {"units": "s", "long_name": "time"}))
-        return da
-
-
-def _stem(path) -> str | None:
-    """``'brain'`` for ``'/subj/mri/brain.mgz'``."""
-    if not path:
-        return None
-    import os
-
-    base = os.path.basename(str(path))
-    if base.lower().endswith((".mgh", ".mgz")):
-        base = base[:-4]
-    return base or None
-
 
 register_image_class(MGHImage)
 
