@@ -21,7 +21,8 @@ COMMANDS = (info, index, convert)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxray",
-        description="Out-of-core tools for NIfTI, Analyze and NIfTI-Zarr / OME-Zarr images.",
+        description="Out-of-core tools for neuroimaging images: NIfTI, Analyze, CIFTI-2, "
+        "MGH/MGZ, MINC, PAR/REC, AFNI, ECAT and NIfTI-Zarr / OME-Zarr.",
     )
     parser.add_argument("--version", action="version", version=f"voxray {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -40,3 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"voxray {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `voxray info x | head`: the reader left; so do we, quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -198,6 +198,8 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
     if hasattr(hdr, "get_xyzt_units"):
         space, time = hdr.get_xyzt_units()
         units = {"space": space, "time": time}
+    elif _has(hdr, "tr"):  # FreeSurfer MGH: mm, and the footer's TR in ms
+        units = {"space": "mm", "time": "ms"}
     if zinfo is not None:  # the stored chunks of the level, in NIfTI axis order like "shape"
         level = zinfo["levels"][zinfo["level"]]
         to_nifti = [
