@@ -33,6 +33,7 @@ the stored values.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -90,6 +91,10 @@ class ParrecReader(BaseReader):
     slopes: tuple[float, ...]
     inters: tuple[float, ...]
     scaled: bool = True
+
+    #: For tools that describe a reader (``voxray info``): the stored values are scaled
+    #: per slice, so the layout's dtype is the scaled one and ``raw_dtype`` is on disk.
+    per_slice_scaling: ClassVar[bool] = True
 
     def unscaled(self) -> ParrecReader:
         """The reader of the stored values."""
