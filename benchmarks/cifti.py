@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -70,9 +71,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None, help="rows (= columns) of the connectome")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None, help="JSON results (default: data/)")
+    ap.add_argument("--make-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = args.n or (4000 if args.small else 23_200)
-    path = make_dconn(n)
+    if args.make_only:
+        make_dconn(n)
+        return
+    # Generate in another process: Linux children inherit the parent's peak RSS through
+    # fork + exec, so a runner that held the data would inflate every measurement.
+    subprocess.run([sys.executable, __file__, "--n", str(n), "--make-only"], check=True)
+    path = DATA / f"bench-{n}.dconn.nii"
     print(f"data: {path} ({path.stat().st_size / 1e9:.2f} GB, {n} x {n} float32)\n")
     env = dict(os.environ)
     comparisons = [
