@@ -45,6 +45,8 @@ __all__ = [
     "ScaledMinc",
     "SourceFile",
     "local_path",
+    "minc1_file",
+    "netcdf_of",
     "open_minc1",
     "open_minc2",
 ]
@@ -184,10 +186,10 @@ def _check_extent(spec, hdr: NcHeader) -> None:
         )
 
 
-def minc1_file(spec):
-    """nibabel's ``Minc1File`` over the file ``spec`` names, with a lazy image variable."""
+def netcdf_of(spec):
+    """What nibabel's ``Minc1File`` needs of a ``netcdf_file``: ``variables`` (nibabel's
+    ``netcdf_variable`` objects; the image's data a lazy :class:`RawVariable`)."""
     from nibabel.externals.netcdf import netcdf_variable
-    from nibabel.minc1 import Minc1File
 
     hdr = read_nc_header(spec)
     if "image" not in hdr.variables:
@@ -202,9 +204,16 @@ def minc1_file(spec):
         variables[name] = netcdf_variable(
             data, var.typecode, var.itemsize, var.shape, var.dimensions, dict(var.attributes)
         )
-    ncfile = types.SimpleNamespace(
+    return types.SimpleNamespace(
         variables=variables, dimensions=hdr.dimensions, _attributes=hdr.attributes
     )
+
+
+def minc1_file(spec):
+    """nibabel's ``Minc1File`` over the file ``spec`` names, with a lazy image variable."""
+    from nibabel.minc1 import Minc1File
+
+    ncfile = netcdf_of(spec)
     with nibabel_errors(spec.name):
         return Minc1File(ncfile)
 
