@@ -841,6 +841,20 @@ def test_minc1_nibabel_errors_become_header_errors(tmp_path):
     assert isinstance(info.value, nib.minc1.MincError)
 
 
+def test_scaling_fields_nibabel_refuses_at_read_are_header_errors(tmp_path):
+    arr = _values((4, 5, 6), np.int16)
+    path = write_minc2(tmp_path / "mismatch.mnc", arr)
+    with h5py.File(path, "r+") as f:  # image-max over y, image-min over z
+        f["minc-2.0/image/0/image-max"].attrs["dimorder"] = np.bytes_(b"yspace")
+    ref = nib.load(path)  # nibabel opens it, and fails reading
+    with pytest.raises(nib.minc1.MincError):
+        ref.get_fdata()
+    img = vx.load(path)
+    with pytest.raises(InvalidHeaderError, match="same dimensions") as info:
+        img.get_fdata()
+    assert isinstance(info.value, nib.minc1.MincError) and "mismatch.mnc" in str(info.value)
+
+
 def test_non_minc_netcdf_and_hdf5_files_are_refused(tmp_path):
     p = tmp_path / "plain.mnc"
     f = netcdf_file(str(p), "w")

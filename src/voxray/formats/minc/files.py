@@ -28,8 +28,10 @@ import io
 import math
 import os
 import types
+from contextlib import contextmanager
 
 import numpy as np
+from nibabel.minc1 import MincError
 
 from ...errors import InvalidHeaderError, NotAnImageError, TruncatedFileError, VoxrayError
 from ...planning import View
@@ -57,13 +59,7 @@ SMALL_VARIABLE = 1 << 20
 HEADER_PREFIX = 64 * 1024
 
 
-def _nib_minc_error():
-    from nibabel.minc1 import MincError
-
-    return MincError
-
-
-class MincHeaderError(InvalidHeaderError, _nib_minc_error()):
+class MincHeaderError(InvalidHeaderError, MincError):
     """The MINC header cannot describe an image (nibabel's ``MincError`` too)."""
 
 
@@ -329,22 +325,17 @@ def open_minc2(target, name: str) -> ScaledMinc:
 # -- scaled values, errors ------------------------------------------------------------
 
 
-class nibabel_errors:
+@contextmanager
+def nibabel_errors(name: str):
     """Turn what nibabel and h5py raise on a bad header into a voxray error naming the file."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, VoxrayError) or not isinstance(exc, Exception):
-            return False
+    try:
+        yield
+    except VoxrayError:
+        raise
+    except Exception as e:
         raise MincHeaderError(
-            f"{self.name!r}: not a MINC image nibabel can read: "
-            f"{type(exc).__name__}: {exc}".rstrip(": ")
-        ) from exc
+            f"{name!r}: not a MINC image nibabel can read: {type(e).__name__}: {e}".rstrip(": ")
+        ) from e
 
 
 class ScaledMinc:
@@ -382,8 +373,9 @@ class ScaledMinc:
             arr = self.minc_file.get_scaled_data(tuple(ascending))
         except VoxrayError:
             raise
-        except Exception as e:
-            raise MincReadError(
+        except Exception as e:  # h5py's OSErrors: the bytes; nibabel's: the scaling fields
+            error = MincReadError if isinstance(e, OSError) else MincHeaderError
+            raise error(
                 f"{self.name!r}: reading {tuple(ascending)!r} failed: {type(e).__name__}: {e}"
             ) from e
         arr = np.asarray(arr)
