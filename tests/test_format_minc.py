@@ -487,11 +487,31 @@ def test_aligned_chunks_grow_to_the_target():
 
 
 def test_user_chunks(generated):
-    img = vx.load(generated["m2-4d-chunked.mnc"], chunks={0: 1})
+    path = generated["m2-4d-chunked.mnc"]
+    want = np.asanyarray(nib.load(path).dataobj)
+    img = vx.load(path, chunks={0: 1})
     assert img.to_dask().chunks[0] == (1,) * 6
+    np.testing.assert_array_equal(img.to_dask().compute(), want)
+    # one dask chunk per HDF5 chunk: per-slice scaling chunk by chunk, exactly
+    h5chunks = h5py.File(path)["minc-2.0/image/0/image"].chunks
+    x = vx.load(path, chunks=h5chunks).to_dask()
+    assert x.npartitions == np.prod([-(-n // c) for n, c in zip(x.shape, h5chunks)]) > 20
+    np.testing.assert_array_equal(x.compute(), want)
+    y = vx.load(generated["m1-4d-int16.mnc"], chunks=(2, 3, 4, 5)).to_dask()
     np.testing.assert_array_equal(
-        img.to_dask().compute(), np.asanyarray(nib.load(generated["m2-4d-chunked.mnc"]).dataobj)
+        y.compute(), np.asanyarray(nib.load(generated["m1-4d-int16.mnc"]).dataobj)
     )
+
+
+def test_provenance(generated):
+    path = generated["m1-4d-int16.mnc"]
+    img = vx.load(path)
+    assert img.provenance.format == "minc"
+    assert os.path.abspath(path) in img.provenance.files
+    stored = img.provenance.header  # as read (nibabel then updates zooms from the affine)
+    assert stored.get_data_dtype() == img.get_data_dtype()
+    assert stored.get_data_shape() == img.shape
+    assert img.get_filename() == path
 
 
 def test_graph_pickles_small(generated):
