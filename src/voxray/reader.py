@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from nibabel.volumeutils import apply_read_scaling
@@ -127,6 +128,9 @@ class BaseReader:
 
     source: object
     layout: ArrayLayout
+    #: Whether the layout's slope and intercept are all the scaling there is (False for
+    #: formats that scale per slice, volume or frame inside :meth:`read_raw`).
+    scales_by_layout: ClassVar[bool] = True
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -228,6 +232,7 @@ class ProxyReader(BaseReader):
     opener: Callable
     args: tuple = ()
     serialize: bool = True
+    scales_by_layout: ClassVar[bool] = False
 
     def read_raw(self, sel: tuple[AxisSel, ...]) -> np.ndarray:
         proxy, lock = _cached_proxy(self)

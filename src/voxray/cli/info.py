@@ -169,9 +169,8 @@ def _zarr(img, storage_options) -> dict:
 
 def describe(path: str, storage_options: dict | None = None) -> dict:
     """Everything ``voxray info`` reports about an image or Zarr store, as plain values."""
-    from ..open import load
     from ..graph import resolve_chunks
-    from ..reader import ProxyReader
+    from ..open import load
     from ..sources.remote import is_url
 
     img = load(path, storage_options=storage_options)
@@ -181,8 +180,11 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
     data_spec = proxy.reader.source
     scaled = lay.scaled_dtype()
     # A byte layout (offset, slope, intercept) or a format's own reader (MINC, PAR/REC,
-    # ECAT: per-slice or per-frame scaling, dtype as nibabel gives the values).
-    bytes_layout = not isinstance(proxy.reader, ProxyReader)
+    # AFNI, ECAT: per-slice, per-volume or per-frame scaling; values as nibabel gives them).
+    bytes_layout = proxy.reader.scales_by_layout
+    # The stored dtype: the layout's, where the reader reads stored values (a format that
+    # scales per volume or frame lays out the values' dtype); else the header's.
+    disk = lay.dtype if bytes_layout else _header_dtype(img, lay.dtype)
     store = img.provenance.store if img.provenance is not None else None
     zinfo = _zarr(img, storage_options) if store is not None else None
     if zinfo is not None:
@@ -219,11 +221,11 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         "compression": compression,
         "files": files,
         "shape": list(img.shape),
-        "dtype_on_disk": lay.dtype.str if lay.dtype.fields is None else str(lay.dtype),
+        "dtype_on_disk": disk.str if disk.fields is None else str(disk),
         "dtype_in_memory": scaled.str if scaled.fields is None else str(scaled),
-        "datatype": _datatype(hdr, lay.dtype),
-        "byte_order": {"<": "little", ">": "big", "|": "n/a", "=": "native"}[lay.dtype.byteorder]
-        if lay.dtype.fields is None
+        "datatype": _datatype(hdr, disk),
+        "byte_order": {"<": "little", ">": "big", "|": "n/a", "=": "native"}[disk.byteorder]
+        if disk.fields is None
         else "n/a",
         "zooms": zooms,
         "units": units,
@@ -237,7 +239,7 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
             "applied": lay.is_scaled,
         }
         if bytes_layout
-        else {"per_slice": True, "applied": True},
+        else {"per_slice": True, "applied": None},
         "vox_offset": None if zinfo is not None or not bytes_layout else lay.offset,
         "data_bytes": lay.nbytes,
         "chunks": {
@@ -271,6 +273,16 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
         found = find_index(data_spec)
         out["gzip_index"] = str(found) if found else None
     return out
+
+
+def _header_dtype(img, default) -> np.dtype:
+    """The on-disk dtype the header gives (ECAT's is per frame: the first one's)."""
+    try:
+        return np.dtype(img.get_data_dtype())
+    except TypeError:
+        return np.dtype(img.get_data_dtype(0))
+    except (ValueError, NotImplementedError):
+        return np.dtype(default)
 
 
 def _cifti_axes(img) -> list[dict] | None:
@@ -352,7 +364,7 @@ def format_text(d: dict) -> str:
             zooms += ", " + " x ".join(f"{z:g}" for z in d["zooms"][3:]) + f" {tu}"
     sc = d["scaling"]
     if sc.get("per_slice"):
-        scaling = "per slice or frame, as nibabel applies it"
+        scaling = "per slice, volume or frame, as stored (applied as nibabel does)"
     elif sc["applied"]:
         scaling = f"slope {sc['slope']:g}, inter {sc['inter']:g}"
     else:

@@ -30,6 +30,8 @@ class Format:
     suffixes: tuple[str, ...] = ()
     #: Whether a local path is a directory store (Zarr) rather than a file.
     is_directory: bool = False
+    #: Whether the format writes files (read-only formats' :meth:`save` refuses).
+    writes: bool = False
 
     def claims(self, filename: str) -> bool:
         """Whether ``filename`` ends with one of this format's suffixes."""
@@ -59,11 +61,6 @@ class Format:
         raise UnsupportedFormatError(
             f"voxray cannot write {self.name} file maps; write NIfTI or NIfTI-Zarr instead"
         )
-
-    @property
-    def writes(self) -> bool:
-        """Whether this format writes files (it overrides :meth:`save`)."""
-        return type(self).save is not Format.save
 
     def __repr__(self) -> str:
         return f"<voxray format {self.name!r} {self.suffixes}>"

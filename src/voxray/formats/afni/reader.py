@@ -13,6 +13,7 @@ every chunk has the dtype and values of the whole array.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class AfniReader(BaseReader):
 
     source: object
     layout: ArrayLayout
+    scales_by_layout: ClassVar[bool] = False  # scaled in read_raw
     raw: np.dtype
     factors: tuple[float, ...] | None = None
 

@@ -73,6 +73,7 @@ class CiftiFormat(Format):
     """CIFTI-2 files (see the package docstring)."""
 
     name = "cifti"
+    writes = True
     suffixes = (
         ".dtseries.nii",
         ".dscalar.nii",

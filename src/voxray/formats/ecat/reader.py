@@ -15,6 +15,7 @@ that product (float32 for float32 frames), as nibabel returns it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ class EcatReader(BaseReader):
 
     source: object
     layout: ArrayLayout
+    scales_by_layout: ClassVar[bool] = False  # scaled in read_raw
     frames: tuple[Frame, ...]
     calibration: float = 1.0
     flips: tuple[bool, bool, bool] = (False, False, False)

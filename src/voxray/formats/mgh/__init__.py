@@ -40,6 +40,7 @@ class MghFormat(Format):
     """FreeSurfer MGH (``.mgh``) and gzipped MGH (``.mgz``); see the package docstring."""
 
     name = "mgh"
+    writes = True
     suffixes = (
         ".mgz",
         ".mgh",

@@ -37,6 +37,7 @@ class NiftiFormat(Format):
     """NIfTI-1/2, NIfTI pairs and the Analyze family (see the package docstring)."""
 
     name = "nifti"
+    writes = True
     suffixes = tuple(e + c for c in _COMPRESSIONS for e in _EXTS)
 
     def sniff(self, head: bytes) -> bool:

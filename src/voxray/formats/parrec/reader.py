@@ -86,6 +86,7 @@ class ParrecReader(BaseReader):
 
     source: object
     layout: ArrayLayout
+    scales_by_layout: ClassVar[bool] = False  # scaled in read_raw
     raw_dtype: str
     rows: tuple[int, ...]
     slopes: tuple[float, ...]

@@ -29,6 +29,7 @@ class ZarrFormat(Format):
     """OME-Zarr 0.5 / NIfTI-Zarr stores (``.nii.zarr``, ``.ome.zarr``, ``.zarr``)."""
 
     name = "zarr"
+    writes = True
     suffixes = (".nii.zarr", ".ome.zarr", ".zarr")
     is_directory = True
 
