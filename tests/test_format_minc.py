@@ -762,6 +762,11 @@ def test_remote_minc_by_ranges(generated):
             np.testing.assert_array_equal(img.affine, ref.affine)
             np.testing.assert_array_equal(img.dataobj[1, 2:5], ref.dataobj[1, 2:5])
             np.testing.assert_array_equal(img.to_dask().compute(), np.asanyarray(ref.dataobj))
+        url = Minc2Image.from_url(server.url("m2-4d-chunked.mnc"))
+        assert type(url) is Minc2Image and not url.in_memory
+        np.testing.assert_array_equal(
+            url.get_fdata(), nib.load(generated["m2-4d-chunked.mnc"]).get_fdata()
+        )
         size = os.path.getsize(generated["m2-4d-chunked.mnc"])
         server.reset_counts()
         img = vx.load(server.url("m2-4d-chunked.mnc"))
