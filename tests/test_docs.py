@@ -24,7 +24,18 @@ from voxray.testing import NIBABEL_DATA, write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting-started.md", "docs/writing.md", "docs/xarray.md"]
-PAGES += ["docs/zarr.md"]
+PAGES += ["docs/zarr.md", "docs/formats.md"]
+#: nibabel's own test files the formats page opens by name.
+NIBABEL_FILES = (
+    "test.mgz",
+    "row_major.dconn.nii",
+    "minc2_4d.mnc",
+    "phantom_EPI_asc_CLEAR_2_1.PAR",
+    "phantom_EPI_asc_CLEAR_2_1.REC",
+    "example4d+orig.HEAD",
+    "example4d+orig.BRIK.gz",
+    "tinypet.v",
+)
 REMOTE = re.compile(r"\b(s3|gs|az|https?)://")
 MNI_1MM = np.array([[-1.0, 0, 0, 90], [0, 1, 0, -126], [0, 0, 1, -72], [0, 0, 0, 1]])
 
@@ -66,6 +77,8 @@ def files(tmp_path_factory):
     a.set_sform(MNI_1MM, code=4)
     a.set_qform(MNI_1MM, code=4)
     write_nifti(d / "anat.nii.gz", t1, a)
+    for name in NIBABEL_FILES:
+        shutil.copy(NIBABEL_DATA / name, d / name)
     return d
 
 
