@@ -22,7 +22,6 @@ written in order from their start, as nibabel's ``writehdr_to`` seeks to 0.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 
@@ -33,13 +32,8 @@ from ...errors import NotAnImageError
 from ...image import nibabel_class_of
 from ...writers import pipeline
 from ...writers.atomic import AtomicFile, StreamTarget
-from ...writers.gzip import (
-    DEFAULT_COMPRESSLEVEL,
-    MemberWriter,
-    compress_block,
-    member_size,
-    read_and_compress,
-)
+from ...writers.data import write_members, write_plain
+from ...writers.gzip import DEFAULT_COMPRESSLEVEL, MemberWriter
 from ...writers.values import (
     ValuePlan,
     WriteError,
@@ -128,75 +122,11 @@ def plan_mgh(img, dtype=None, cf=None, name: str = "") -> MGHPlan:
 # -- writing the data ------------------------------------------------------------------
 
 
-def _write_plain(plan: MGHPlan, target, update) -> None:
-    """The data after the header: in regions of a file in parallel, or in order to a stream."""
-    values = plan.values
-    itemsize = values.out_dtype.itemsize
-    writer = (
-        pipeline.RegionWriter(target.path, DATA_OFFSET, values.shape, itemsize)
-        if target.path is not None
-        else None
-    )
-    local = values.kind == "raw" and pipeline.client() is None
-    if values.in_memory:  # a small in-memory image, encoded already
-        if writer is not None:
-            update(writer.write(values.data, (0,) * len(values.shape)))
-        else:
-            update(target.write(pipeline.fortran_bytes(values.data)))
-        return
-    if writer is not None:
-        if local:
-            jobs = [
-                functools.partial(pipeline.read_and_write, read, writer, start)
-                for read, start in pipeline.raw_slab_jobs(values.proxy, values.out_dtype)
-            ]
-            pipeline.pipeline(jobs, update, pipeline.threads())
-            return
-        import dask
-
-        data = pipeline.slabs(values.to_dask())
-        tasks = [
-            dask.delayed(pipeline.write_block, pure=False)(b, writer, s)
-            for b, s in pipeline.blocks(data)
-        ]
-        pipeline.run_windows(tasks, update, pipeline.window())
-        return
-
-    def consume(block) -> None:
-        update(target.write(pipeline.fortran_bytes(block)))
-
-    if local:
-        jobs = [read for read, _ in pipeline.raw_slab_jobs(values.proxy, values.out_dtype)]
-        pipeline.pipeline(jobs, consume, pipeline.threads())
-        return
-    data = pipeline.slabs(values.to_dask(), exact=True)
-    pipeline.run_windows([b for b, _ in pipeline.blocks(data)], consume, pipeline.window())
-
-
 def _write_gzip(plan: MGHPlan, target, level: int, update) -> None:
-    """Header member, data members (one per canonical slab: the bytes depend neither on
-    the input's chunks nor on the scheduler), footer member, trailer index."""
-    values = plan.values
-    member = member_size(values.nbytes)
+    """Header member, data members, footer member, trailer index."""
     out = MemberWriter(target, level, on_raw=update)
     out.write_bytes(plan.header_bytes)
-    if values.in_memory:
-        out.write_members(compress_block(values.data, level, member))
-    elif values.kind == "raw" and pipeline.client() is None:
-        jobs = [
-            functools.partial(read_and_compress, read, level, member)
-            for read, _ in pipeline.raw_slab_jobs(values.proxy, values.out_dtype, member)
-        ]
-        pipeline.pipeline(jobs, out.write_members, pipeline.threads())
-    else:
-        import dask
-
-        data = pipeline.slabs(values.to_dask(), member, exact=True)
-        tasks = [
-            dask.delayed(compress_block, pure=False)(b, level, member)
-            for b, _ in pipeline.blocks(data)
-        ]
-        pipeline.run_windows(tasks, out.write_members, pipeline.window())
+    write_members(plan.values, out, level)
     if plan.footer_bytes:
         out.write_bytes(plan.footer_bytes)
     out.finish()
@@ -216,7 +146,7 @@ def write_plan(plan: MGHPlan, dest, gz: bool, level: int, progress) -> None:
             _write_gzip(plan, target, level, update)
         else:
             target.write(plan.header_bytes)
-            _write_plain(plan, target, update)
+            write_plain(plan.values, target, DATA_OFFSET, update)
             if target.path is not None:
                 footer_at = DATA_OFFSET + plan.values.nbytes
                 done = 0

@@ -18,7 +18,6 @@ destination directory, fsynced, then renamed; open file objects (``to_bytes``,
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 from dataclasses import dataclass
@@ -31,14 +30,8 @@ from ...errors import NotAnImageError
 from ...image import nibabel_class_of
 from ...writers import pipeline
 from ...writers.atomic import AtomicFile, StreamTarget
-from ...writers.gzip import (
-    DEFAULT_COMPRESSLEVEL,
-    MemberWriter,
-    compress_block,
-    gzip_member,
-    member_size,
-    read_and_compress,
-)
+from ...writers.data import write_members, write_plain
+from ...writers.gzip import DEFAULT_COMPRESSLEVEL, MemberWriter, gzip_member
 from ...writers.values import (
     ValuePlan,
     WriteError,
@@ -170,81 +163,18 @@ def plan_nifti(img, klass: type, dtype=None, cf=None, name: str = "") -> NiftiPl
 # -- writing the data ------------------------------------------------------------------
 
 
-def _write_plain(plan: NiftiPlan, target, bar) -> None:
-    values = plan.values
-    update = (lambda n: bar.update(n)) if bar else (lambda n: None)
-    if values.in_memory:  # a small in-memory image, encoded already
-        if target.path is not None:
-            writer = pipeline.RegionWriter(
-                target.path, plan.offset, values.shape, values.out_dtype.itemsize
-            )
-            update(writer.write(values.data, (0,) * len(values.shape)))
-        else:
-            update(target.write(pipeline.fortran_bytes(values.data)))
-        return
-    local = values.kind == "raw" and pipeline.client() is None
-    if target.path is not None:  # a file: slabs land in their regions, in parallel
-        writer = pipeline.RegionWriter(
-            target.path, plan.offset, values.shape, values.out_dtype.itemsize
-        )
-        if local:
-            jobs = [
-                functools.partial(pipeline.read_and_write, read, writer, start)
-                for read, start in pipeline.raw_slab_jobs(values.proxy, values.out_dtype)
-            ]
-            pipeline.pipeline(jobs, update, pipeline.threads())
-            return
-        import dask
-
-        data = pipeline.slabs(values.to_dask())
-        tasks = [
-            dask.delayed(pipeline.write_block, pure=False)(b, writer, s)
-            for b, s in pipeline.blocks(data)
-        ]
-        pipeline.run_windows(tasks, update, pipeline.window())
-        return
-
-    def consume(block) -> None:  # a stream: slabs in file order
-        update(target.write(pipeline.fortran_bytes(block)))
-
-    if local:
-        jobs = [read for read, _ in pipeline.raw_slab_jobs(values.proxy, values.out_dtype)]
-        pipeline.pipeline(jobs, consume, pipeline.threads())
-        return
-    import dask
-
-    data = pipeline.slabs(values.to_dask(), exact=True)
-    pipeline.run_windows([b for b, _ in pipeline.blocks(data)], consume, pipeline.window())
-
-
 def _write_gzip(plan: NiftiPlan, target, level: int, bar, with_header: bool) -> None:
-    values = plan.values
-    member = member_size(values.nbytes)
     out = MemberWriter(target, level, on_raw=(lambda n: bar.update(n)) if bar else None)
     if with_header:
         out.write_bytes(plan.header_bytes)
     elif plan.offset:
         out.write_bytes(b"\x00" * plan.offset)
-    # One member per canonical slab: the bytes do not depend on the input's chunks
-    # or on the scheduler.
-    if values.in_memory:
-        out.write_members(compress_block(values.data, level, member))
-    elif values.kind == "raw" and pipeline.client() is None:
-        jobs = [
-            functools.partial(read_and_compress, read, level, member)
-            for read, _ in pipeline.raw_slab_jobs(values.proxy, values.out_dtype, member)
-        ]
-        pipeline.pipeline(jobs, out.write_members, pipeline.threads())
-    else:
-        import dask
-
-        data = pipeline.slabs(values.to_dask(), member, exact=True)
-        tasks = [
-            dask.delayed(compress_block, pure=False)(b, level, member)
-            for b, _ in pipeline.blocks(data)
-        ]
-        pipeline.run_windows(tasks, out.write_members, pipeline.window())
+    write_members(plan.values, out, level)
     out.finish()
+
+
+def _updater(bar):
+    return (lambda n: bar.update(n)) if bar else (lambda n: None)
 
 
 def _target(spec, size: int | None):
@@ -276,7 +206,7 @@ def write_plan(plan: NiftiPlan, files: dict, gz: bool, level: int, progress) -> 
         if gz:
             _write_gzip(plan, image, level, bar, with_header=same)
         else:
-            _write_plain(plan, image, bar)
+            write_plain(plan.values, image, plan.offset, _updater(bar))
         if plan.mat_bytes and files.get("mat") is not None:
             mat = _target(files["mat"], None)
             targets.append(mat)
