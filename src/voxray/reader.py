@@ -204,9 +204,7 @@ class Reader(BaseReader):
         plan = plan_read(lay.shape, lay.dtype.itemsize, sel, src.request_cost)
         buf = np.empty(plan.nbytes, np.uint8)
         if plan.nbytes:
-            src.read_many(
-                [(lay.offset + int(f), buf[int(b) : int(b) + int(n)]) for f, n, b in plan.ranges]
-            )
+            src.read_ranges(plan.ranges, buf, lay.offset)
         return assemble(plan, buf, lay.dtype)
 
 

@@ -92,6 +92,13 @@ class Source:
         for offset, buffer in requests:
             self.readinto(offset, buffer)
 
+    def read_ranges(self, ranges, buffer, base: int = 0) -> None:
+        """Fill ``buffer`` (a 1-D uint8 array) from a read plan's ``ranges``: rows of
+        ``(file offset - base, nbytes, buffer offset)``. Sources that can gather many
+        small ranges faster than one request each override this."""
+        mv = memoryview(buffer)  # slices of a memoryview cost far less than numpy's
+        self.read_many([(base + f, mv[b : b + n]) for f, n, b in ranges.tolist()])
+
     def read_prefix(self, nbytes: int) -> bytes:
         """Up to ``nbytes`` from the start (fewer if the source is shorter)."""
         size = self.size
