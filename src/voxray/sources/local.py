@@ -184,16 +184,18 @@ class LocalFileSource(Source):
             with self._map_lock:
                 m = getattr(self, "_map", None)
                 if m is None:
-                    m = self._map = memoryview(mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ))
+                    self._mmap = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+                    m = self._map = memoryview(self._mmap)
         return m
 
     def close(self) -> None:
-        m = getattr(self, "_map", None)
-        if m is not None:
-            self._map = None
-            m.release()
-            with contextlib.suppress(BufferError):
-                m.obj.close()
+        m, mm = getattr(self, "_map", None), getattr(self, "_mmap", None)
+        self._map = self._mmap = None
+        with contextlib.suppress(BufferError):  # an array still viewing it keeps it open
+            if m is not None:
+                m.release()
+            if mm is not None:
+                mm.close()
         if getattr(self, "_fd", -1) >= 0:
             os.close(self._fd)
             self._fd = -1
