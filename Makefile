@@ -31,9 +31,12 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest -n 2
 
-## bench: realistic >= 600 MB images, voxray vs nibabel in one run (ratios, peak RSS)
+## bench: realistic >= 600 MB images, voxray vs nibabel in one run (ratios, peak RSS);
+## then a 641 MB 4-D MGZ and a 2.15 GB dense connectome (CIFTI-2)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/mgh.py
+	$(BIN)/python benchmarks/cifti.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks examples

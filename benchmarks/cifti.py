@@ -116,7 +116,7 @@ def main() -> None:
             f"ratio {ratio:6.3f} (min {ratio_min:6.3f})",
             flush=True,
         )
-    out = args.out or DATA / f"cifti-{n}.json"
+    out = args.out or HERE / "results" / f"cifti-{n}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"\nsaved {out}")
