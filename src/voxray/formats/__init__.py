@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..errors import UnsupportedFormatError
 
-__all__ = ["Format", "for_filename", "for_header_bytes", "formats", "register"]
+__all__ = ["Format", "for_filename", "for_header_bytes", "formats", "locator", "register"]
 
 
 class Format:
@@ -64,6 +64,17 @@ class Format:
 
     def __repr__(self) -> str:
         return f"<voxray format {self.name!r} {self.suffixes}>"
+
+
+def locator(filename: str, storage_options: dict | None = None):
+    """``(name, locate)`` for a file a format opens: a URL keeps its name and gets fsspec's
+    locator (``storage_options`` apply), a local path loses any ``file://``; ``locate(name)``
+    gives the source spec of that file or of a file beside it."""
+    from ..sources import is_url, local_spec, remote_locator
+
+    if is_url(filename):
+        return filename, remote_locator(storage_options)
+    return filename.removeprefix("file://"), local_spec
 
 
 def _bare(filename: str) -> str:

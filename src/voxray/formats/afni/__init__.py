@@ -30,7 +30,7 @@ import os
 from ...errors import ImageNotFoundError
 from ...image import Provenance, class_for_nibabel
 from ...sources import FileObjSpec, is_url, local_spec, remote_locator
-from .. import Format, register
+from .. import Format, locator, register
 from .header import AfniInfo, read_header
 from .reader import AFNIArrayProxy, AfniReader
 
@@ -51,11 +51,7 @@ class AfniFormat(Format):
         filename = os.fspath(filename)
         if level not in (0, -1):
             raise IndexError(f"{filename!r} is an AFNI dataset: it has one level, not {level}")
-        if is_url(filename):
-            locate = remote_locator(storage_options)
-        else:
-            filename = filename.removeprefix("file://")
-            locate = local_spec
+        filename, locate = locator(filename, storage_options)
         info = read_header(filename, locate)
         return _image(info, None, chunks, klass)
 

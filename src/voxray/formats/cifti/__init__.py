@@ -41,7 +41,7 @@ from ...image import Provenance
 from ...proxy import ArrayProxy
 from ...reader import Reader
 from ...sources import FileObjSpec, is_url, local_spec, open_source, remote_locator
-from .. import Format, register
+from .. import Format, locator, register
 
 __all__ = ["CIFTI", "CiftiFormat", "Cifti2Image", "NoAffineError", "is_cifti_header"]
 
@@ -100,16 +100,12 @@ class CiftiFormat(Format):
             raise IndexError(
                 f"{filename!r} is a CIFTI-2 file: it has one level, not level {level}"
             )
-        if is_url(filename):
-            locate = remote_locator(storage_options)
-        else:
-            filename = filename.removeprefix("file://")
-            locate = local_spec
-            if klass is not None:  # nibabel's own file-name rules for the class
-                try:
-                    klass.filespec_to_file_map(filename)
-                except NibImageFileError as e:
-                    raise NotAnImageError(f"{filename!r}: {e}") from None
+        filename, locate = locator(filename, storage_options)
+        if klass is not None and not is_url(filename):  # nibabel's file-name rules for it
+            try:
+                klass.filespec_to_file_map(filename)
+            except NibImageFileError as e:
+                raise NotAnImageError(f"{filename!r}: {e}") from None
         head = open_source(locate(filename)).read_prefix(_Cifti2AsNiftiHeader.sizeof_hdr)
         if not is_cifti_header(head):
             if klass is None:

@@ -31,7 +31,7 @@ from ...image import Provenance
 from ...proxy import ArrayProxy
 from ...reader import ArrayLayout
 from ...sources import FileObjSpec, is_url, local_spec, remote_locator
-from .. import Format, register
+from .. import Format, locator, register
 from .header import EcatInfo, read_header, sniff
 from .reader import EcatReader
 
@@ -51,11 +51,8 @@ class EcatFormat(Format):
         filename = os.fspath(filename)
         if level not in (0, -1):
             raise IndexError(f"{filename!r} is an ECAT file: it has one level, not {level}")
-        if is_url(filename):
-            spec = remote_locator(storage_options)(filename)
-        else:
-            filename = filename.removeprefix("file://")
-            spec = local_spec(filename)
+        filename, locate = locator(filename, storage_options)
+        spec = locate(filename)
         info = read_header(filename, spec)
         return _image(info, chunks, klass)
 

@@ -30,7 +30,7 @@ from ...image import Provenance, class_for_nibabel
 from ...proxy import ArrayProxy
 from ...reader import Reader
 from ...sources import FileObjSpec, is_url, local_spec, remote_locator
-from .. import Format, for_filename, register
+from .. import Format, for_filename, locator, register
 from .header import MGHInfo, looks_like_mgh, read_header
 
 __all__ = ["MGH", "MghFormat"]
@@ -53,13 +53,10 @@ class MghFormat(Format):
         filename = os.fspath(filename)
         if level not in (0, -1):
             raise IndexError(f"{filename!r} is an MGH file: it has one level, not level {level}")
-        if is_url(filename):
-            spec = remote_locator(storage_options)(filename)
-        else:
-            filename = filename.removeprefix("file://")
-            if os.path.isdir(filename):
-                raise NotAnImageError(f"{filename!r} is a directory, not an MGH file")
-            spec = local_spec(filename)
+        filename, locate = locator(filename, storage_options)
+        if not is_url(filename) and os.path.isdir(filename):
+            raise NotAnImageError(f"{filename!r} is a directory, not an MGH file")
+        spec = locate(filename)
         info = read_header(spec, filename)
         from nibabel.fileholders import FileHolder
 

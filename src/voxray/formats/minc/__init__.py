@@ -37,7 +37,7 @@ from ...planning import DEFAULT_CHUNK_BYTES, default_chunks, expand_chunks
 from ...proxy import ArrayProxy
 from ...reader import ArrayLayout, ProxyReader
 from ...sources import FileObjSpec, is_url, local_spec, open_source, remote_locator
-from .. import Format, for_filename, register
+from .. import Format, for_filename, locator, register
 from .files import (
     MincDependencyError,
     MincHeaderError,
@@ -88,11 +88,8 @@ class MincFormat(Format):
         filename = os.fspath(filename)
         if kw:
             raise TypeError(f"MINC files take no options {sorted(kw)!r}")
-        if is_url(filename):
-            spec = remote_locator(storage_options)(filename)
-        else:
-            filename = filename.removeprefix("file://")
-            spec = local_spec(filename)
+        filename, locate = locator(filename, storage_options)
+        spec = locate(filename)
         from nibabel.fileholders import FileHolder
 
         fmap = {"image": FileHolder(filename=filename)}

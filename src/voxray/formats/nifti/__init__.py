@@ -24,7 +24,7 @@ from ...sources import (
     open_source,
     remote_locator,
 )
-from .. import Format, for_header_bytes, register
+from .. import Format, for_header_bytes, locator, register
 from .header import HeaderInfo, file_map, file_names, read_header, split_url
 
 __all__ = ["NIFTI", "NiftiFormat"]
@@ -55,16 +55,12 @@ class NiftiFormat(Format):
         filename = os.fspath(filename)
         if level not in (0, -1):
             raise IndexError(f"{filename!r} is a NIfTI file: it has one level, not level {level}")
-        if is_url(filename):
-            locate = remote_locator(storage_options)
-        else:
-            filename = filename.removeprefix("file://")
-            locate = local_spec
-            if klass is not None:  # nibabel's own file-name rules for the class
-                try:
-                    klass.filespec_to_file_map(filename)
-                except NibImageFileError as e:
-                    raise NotAnImageError(f"{filename!r}: {e}") from None
+        filename, locate = locator(filename, storage_options)
+        if klass is not None and not is_url(filename):  # nibabel's file-name rules for it
+            try:
+                klass.filespec_to_file_map(filename)
+            except NibImageFileError as e:
+                raise NotAnImageError(f"{filename!r}: {e}") from None
         candidates = None if klass is None else [nibabel_class_of(klass)]
         single = False
         if not self.claims(filename):  # recognised by its first bytes, or a suffix-less URL

@@ -35,7 +35,7 @@ from nibabel.parrec import PARRECImage as NibPARRECImage
 from ...errors import ImageNotFoundError, NotAnImageError, UnsupportedFormatError
 from ...image import Provenance, class_for_nibabel
 from ...sources import FileObjSpec, is_url, local_spec, remote_locator
-from .. import Format, register
+from .. import Format, locator, register
 from .header import PAR_MAGIC, ParrecHeaderError, make_reader, parse_par, read_par
 from .reader import ParrecArrayProxy
 
@@ -68,11 +68,7 @@ class ParrecFormat(Format):
         """The lazy image of a ``.PAR`` or ``.REC`` name (either; any case), as
         ``nibabel.load(filename, permit_truncated=, scaling=, strict_sort=)``."""
         filename = os.fspath(filename)
-        if is_url(filename):
-            locate = remote_locator(storage_options)
-        else:
-            filename = filename.removeprefix("file://")
-            locate = local_spec
+        filename, locate = locator(filename, storage_options)
         if not self.claims(filename):
             raise NotAnImageError(
                 f"{filename!r} is a PAR header by its first bytes, but PAR/REC files are found "
