@@ -249,3 +249,54 @@ def test_convert_every_format_to_nifti_and_zarr(path, suffix, tmp_path, capsys):
         np.testing.assert_allclose(out.affine, want.affine, rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(got.reshape(want.shape), np.asanyarray(want.dataobj))
     assert got.dtype.str[1:] == np.asanyarray(want.dataobj).dtype.str[1:]  # either endian
+
+
+#: One shipped file per new format, with the files that go with it.
+DAMAGE = {
+    "test.mgz": (),
+    "row_major.dconn.nii": (),
+    "minc1_4d.mnc": (),
+    "minc2_4d.mnc": (),
+    "tinypet.v": (),
+    "example4d+orig.HEAD": ("example4d+orig.BRIK.gz",),
+    "scaled+tlrc.HEAD": ("scaled+tlrc.BRIK",),
+    "phantom_EPI_asc_CLEAR_2_1.PAR": ("phantom_EPI_asc_CLEAR_2_1.REC",),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(DAMAGE))
+def test_damaged_files_raise_only_voxray_errors(name, tmp_path):
+    """Seeded damage (flipped or zeroed bytes in the header region or anywhere, or a
+    truncation) of each format's file: loading, reading and computing either work or raise
+    a VoxrayError; nothing else leaks (issue 12 fuzzes at length; this keeps the formats
+    honest meanwhile). One of minc2_4d.mnc's trials damages an HDF5 symbol table: h5py's
+    RuntimeError leaked from the MINC2 open until it was wrapped (this test failed then)."""
+    import random
+    import shutil
+
+    rng = random.Random(f"{name}-damage")
+    names = (name, *DAMAGE[name])
+    for trial in range(30):
+        d = tmp_path / str(trial)
+        d.mkdir()
+        for f in names:
+            shutil.copy(ROOT / "tests" / "data" / f, d / f)
+        target = d / rng.choice(names)
+        data = bytearray(target.read_bytes())
+        kind = rng.choice(["flip", "truncate", "zero"])
+        if kind == "truncate":
+            data = data[: rng.randrange(len(data))]
+        else:
+            region = min(len(data), rng.choice([400, 2048, len(data)]))
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(region)] = rng.randrange(256) if kind == "flip" else 0
+        target.write_bytes(bytes(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                img = vx.load(d / name)
+                np.asanyarray(img.dataobj)
+                img.to_dask().sum().compute(scheduler="sync")
+            except VoxrayError:
+                pass

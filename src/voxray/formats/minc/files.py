@@ -313,7 +313,9 @@ def open_minc2(target, name: str) -> ScaledMinc:
     from nibabel.minc2 import Minc2File
 
     h5 = open_h5(target, name)
-    if "minc-2.0" not in h5:
+    with nibabel_errors(name):  # a damaged HDF5 tree fails the lookup itself
+        has_group = "minc-2.0" in h5
+    if not has_group:
         h5.close()
         raise NotAnImageError(f"{name!r} is an HDF5 file without a 'minc-2.0' group")
     with nibabel_errors(name):
