@@ -256,3 +256,40 @@ def test_no_giant_allocation_from_a_lying_gzip_header(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "lying.nii.gz" in out.stdout
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_vox_offset(tmp_path, value):
+    path = _image(tmp_path / "x.nii")
+    _patch(path, 108, "<f", value)  # vox_offset
+    with pytest.raises(vx.InvalidHeaderError, match=r"x\.nii"):
+        vx.load(path)
+
+
+@pytest.mark.parametrize(
+    ("srow_x", "match"),
+    [
+        ((float("nan"), 0.0, 0.0, 0.0), "non-finite"),  # nibabel: LinAlgError (SVD)
+        ((0.0, 0.0, 0.0, 0.0), "singular"),  # nibabel: OrientationError, NaN orientation
+    ],
+)
+def test_an_affine_without_orientation_fails_at_the_call(tmp_path, srow_x, match):
+    """as_closest_canonical, a DataArray's reorient and axcodes raise InvalidAffineError
+    (also nibabel's OrientationError) naming the file; loading and reading still work, and
+    `voxray info` reports the axes as unknown."""
+    from nibabel.orientations import OrientationError
+
+    from voxray.cli import main
+
+    path = _image(tmp_path / "x.nii")
+    _patch(path, 280, "<4f", *srow_x)  # srow_x, with sform_code 1
+    img = vx.load(path)
+    assert np.asanyarray(img.dataobj).shape == (4, 5, 6)
+    with pytest.raises(vx.InvalidAffineError, match=match) as e:
+        vx.as_closest_canonical(img)
+    assert isinstance(e.value, OrientationError) and "x.nii" in str(e.value)
+    da = vx.open_dataarray(path)
+    for call in (lambda: da.vx.reorient("RAS"), lambda: da.vx.axcodes):
+        with pytest.raises(vx.InvalidAffineError, match=r"x\.nii"):
+            call()
+    assert main(["info", str(path)]) == 0

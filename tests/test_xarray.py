@@ -387,3 +387,17 @@ def test_mean_over_time_on_a_process_cluster(corpus):
         got = vx.open_dataarray(p, chunks={"t": 1}).mean("t").compute()
     np.testing.assert_allclose(got.values, nib.load(p).get_fdata().mean(-1))
     np.testing.assert_allclose(got.vx.affine, nib.load(p).affine)
+
+
+@pytest.mark.parametrize("stem", ["x", "t", "i"])
+def test_a_file_named_like_a_coordinate_opens(tmp_path, stem):
+    """``x.nii`` would name the data variable like the coordinate ``x``: it is "image"."""
+    from voxray.testing import write_nifti
+
+    h = nib.Nifti1Header()
+    h.set_data_dtype(np.int16)
+    h.set_data_shape((3, 4, 5, 2))
+    path = write_nifti(tmp_path / f"{stem}.nii", np.ones((3, 4, 5, 2), np.int16), h)
+    da = vx.open_dataarray(path)
+    assert da.name == "image" and {"x", "y", "z"} <= set(da.coords)
+    assert int(da.sum()) == 120

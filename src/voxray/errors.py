@@ -11,6 +11,7 @@ Messages name the file and the offending value, and say what would be valid.
 from __future__ import annotations
 
 from nibabel.filebasedimages import ImageFileError as _NibImageFileError
+from nibabel.orientations import OrientationError as _NibOrientationError
 from nibabel.spatialimages import HeaderDataError as _NibHeaderDataError
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "FileChangedError",
     "ImageFileError",
     "ImageNotFoundError",
+    "InvalidAffineError",
     "InvalidHeaderError",
     "NotAnImageError",
     "TruncatedFileError",
@@ -50,6 +52,11 @@ class UnsupportedFormatError(NotAnImageError):
 
 class InvalidHeaderError(VoxrayError, _NibHeaderDataError):
     """The header cannot describe an array: bad dimensions, offsets or fields."""
+
+
+class InvalidAffineError(InvalidHeaderError, _NibOrientationError):
+    """The affine cannot orient the image: non-finite values, or a singular rotation
+    (also nibabel's ``OrientationError``)."""
 
 
 class UnsupportedDataTypeError(InvalidHeaderError):

@@ -315,9 +315,15 @@ def _datatype(hdr, dtype) -> str:
 
 
 def _axcodes(affine):
-    from nibabel.orientations import aff2axcodes
+    from nibabel.orientations import ornt2axcodes
 
-    return tuple(c or "?" for c in aff2axcodes(affine))
+    from ..errors import InvalidAffineError
+    from ..image import orientation
+
+    try:
+        return tuple(c or "?" for c in ornt2axcodes(orientation(affine)))
+    except InvalidAffineError:  # a damaged affine is reported as it is, not refused
+        return ("?", "?", "?")
 
 
 def _intent(hdr) -> str | None:

@@ -33,6 +33,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import aff2axcodes, inv_ornt_aff, io_orientation
 from nibabel.spatialimages import SpatialImage
 
+from ..errors import InvalidAffineError
 from ..planning import normalize_index
 from ..proxy import ArrayProxy, DaskProxy, is_dask_array
 
@@ -44,6 +45,7 @@ __all__ = [
     "as_closest_canonical",
     "class_for_header",
     "class_for_nibabel",
+    "orientation",
     "register_image_class",
 ]
 
@@ -413,6 +415,36 @@ class ImageSlicer:
 Image.ImageSlicer = ImageSlicer
 
 
+def orientation(affine, name: str | None = None) -> np.ndarray:
+    """nibabel's ``io_orientation`` of ``affine``: for each voxel axis, the world axis it
+    is closest to and its direction. An affine that cannot say (non-finite values, a
+    singular rotation) raises :class:`~voxray.errors.InvalidAffineError` naming ``name``,
+    where nibabel would raise a ``LinAlgError`` or return NaN rows.
+
+    >>> orientation(np.diag([-2.0, 2, 2, 1])).tolist()
+    [[0.0, -1.0], [1.0, 1.0], [2.0, 1.0]]
+    """
+    from nibabel.orientations import OrientationError
+
+    where = f"{name!r}: " if name else ""
+    affine = np.asarray(affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)):
+        raise InvalidAffineError(
+            f"{where}the affine has non-finite values, so the image has no orientation: "
+            f"{affine[:3].tolist()!r}"
+        )
+    try:
+        ornt = io_orientation(affine)
+    except (np.linalg.LinAlgError, OrientationError, ValueError) as e:
+        raise InvalidAffineError(f"{where}the affine cannot orient the image: {e}") from None
+    if np.isnan(ornt).any():
+        raise InvalidAffineError(
+            f"{where}the affine is singular (a voxel axis maps to no world direction), so "
+            f"the image has no orientation: {affine[:3].tolist()!r}"
+        )
+    return ornt
+
+
 def as_closest_canonical(img, enforce_diag: bool = False):
     """The image in RAS+ voxel order (closest to the world axes), lazily.
 
@@ -428,7 +460,7 @@ def as_closest_canonical(img, enforce_diag: bool = False):
     else:
         if not isinstance(img, Image):
             img = Image.from_image(img)
-        out = img.as_reoriented(io_orientation(img.affine))
+        out = img.as_reoriented(orientation(img.affine, img.get_filename()))
         aff = out.affine[:3, :3]
     if enforce_diag and not np.allclose(aff, np.diag(np.diag(aff))):
         raise OrientationError("Transformed affine is not diagonal")

@@ -8,8 +8,9 @@ import os
 import numpy as np
 import xarray as xr
 from nibabel.affines import apply_affine
-from nibabel.orientations import aff2axcodes, axcodes2ornt, io_orientation, ornt_transform
+from nibabel.orientations import axcodes2ornt, ornt2axcodes, ornt_transform
 
+from ..image import orientation
 from .build import DIMS, affine_of
 from .transform import VOXEL_DIMS
 
@@ -27,7 +28,7 @@ def reorient(da: xr.DataArray, axcodes="RAS") -> xr.DataArray:
         raise ValueError(f"reorientation needs the three voxel dims i, j, k; got {da.dims}")
     affine = affine_of(da)
     target = axcodes2ornt(tuple(axcodes))
-    ornt = ornt_transform(io_orientation(affine), target)
+    ornt = ornt_transform(orientation(affine, da.encoding.get("source") or da.name), target)
     out = da
     flips = {VOXEL_DIMS[a]: slice(None, None, -1) for a in range(3) if ornt[a, 1] == -1}
     if flips:
@@ -69,7 +70,8 @@ class VoxrayAccessor:
 
     @property
     def axcodes(self) -> tuple[str, ...]:
-        return aff2axcodes(self.affine)
+        da = self._da
+        return tuple(ornt2axcodes(orientation(self.affine, da.encoding.get("source") or da.name)))
 
     @property
     def zooms(self) -> tuple[float, ...]:

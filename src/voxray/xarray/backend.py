@@ -77,6 +77,8 @@ class VoxrayBackendEntrypoint(BackendEntrypoint):
         data = indexing.LazilyIndexedArray(VoxrayBackendArray(proxy.reader))
         da = build_dataarray(img, data, name=name)
         name = da.name if da.name is not None else "image"
+        if name in da.coords or name in da.dims:  # "x.nii" would clash with coordinate x
+            name = "image"
         ds = xr.Dataset({name: da.variable}, coords=da.coords)
         ds[name].encoding = dict(da.encoding)
         ds.encoding["source"] = da.encoding.get("source")

@@ -228,7 +228,7 @@ def read_header(
 
     try:
         header = hclass.from_fileobj(io.BytesIO(hbytes), check=True)
-    except (HeaderDataError, HeaderTypeError, ValueError, EOFError, OSError) as e:
+    except (HeaderDataError, HeaderTypeError, ValueError, EOFError, OSError, OverflowError) as e:
         if isinstance(e, VoxrayError):
             raise
         raise InvalidHeaderError(f"{header_name!r}: invalid header: {e}") from None
@@ -244,7 +244,7 @@ def read_header(
         )
     try:
         layout = ArrayLayout.from_header(header)
-    except (HeaderDataError, ValueError) as e:
+    except (HeaderDataError, ValueError, OverflowError) as e:  # NaN or infinite vox_offset
         raise InvalidHeaderError(f"{header_name!r}: invalid scaling or offset: {e}") from None
 
     image_name = names_of(klass)["image"]
