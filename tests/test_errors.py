@@ -293,3 +293,38 @@ def test_an_affine_without_orientation_fails_at_the_call(tmp_path, srow_x, match
         with pytest.raises(vx.InvalidAffineError, match=r"x\.nii"):
             call()
     assert main(["info", str(path)]) == 0
+
+
+def test_a_scale_factor_on_rgb_data_fails_at_the_read(tmp_path):
+    """nibabel loads such a file and fails in numpy at the read; voxray loads it too and
+    fails at the read with an UnsupportedDataTypeError naming the file."""
+    rgb = np.zeros((2, 3, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    path = tmp_path / "rgb.nii"
+    nib.save(nib.Nifti1Image(rgb, np.eye(4)), path)
+    _patch(path, 112, "<f", 2.0)  # scl_slope
+    img = vx.load(path)
+    for read in (
+        lambda: np.asanyarray(img.dataobj),
+        lambda: img.dataobj[0],
+        lambda: img.to_dask().compute(),
+        lambda: img.get_fdata(),
+    ):
+        with pytest.raises(vx.UnsupportedDataTypeError, match=r"rgb\.nii.*scale factor"):
+            read()
+
+
+def test_a_directory_is_not_an_image(tmp_path):
+    for name in ("d.nii", "d.nii.gz", "d.mgz"):
+        (tmp_path / name).mkdir()
+        with pytest.raises(vx.NotAnImageError, match="is a directory"):
+            vx.load(tmp_path / name)
+
+
+def test_a_negative_vox_offset_in_a_gzipped_pair_is_refused_at_load(tmp_path):
+    nib.save(nib.Nifti1Pair(np.ones((2, 3, 4), np.int16), np.eye(4)), tmp_path / "p.img.gz")
+    hdr = bytearray(gzip.decompress((tmp_path / "p.hdr.gz").read_bytes()))
+    struct.pack_into("<f", hdr, 108, -100.0)
+    with gzip.open(tmp_path / "p.hdr.gz", "wb") as f:
+        f.write(bytes(hdr))
+    with pytest.raises(vx.InvalidHeaderError, match=r"p\.hdr\.gz.*negative"):
+        vx.load(tmp_path / "p.img.gz")

@@ -124,7 +124,7 @@ class ArrayProxy:
 
     @property
     def scaled_dtype(self) -> np.dtype:
-        return self._reader.layout.scaled_dtype()
+        return self._reader.dtype
 
     @property
     def offset(self) -> int:
@@ -158,7 +158,7 @@ class ArrayProxy:
             # into a 0-d array: match both.
             arr = arr[()]
         if scaled:
-            arr = self._reader.layout.scale(arr, dtype)
+            arr = self._reader.layout.scale(arr, dtype, name=self._reader.name)
         return arr
 
     def get_unscaled(self) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 from nibabel.volumeutils import apply_read_scaling
 
-from .errors import InvalidHeaderError
+from .errors import InvalidHeaderError, UnsupportedDataTypeError
 from .planning import AxisSel, assemble, normalize_index, plan_read
 from .sources import open_source
 
@@ -37,6 +37,18 @@ def scale(raw: np.ndarray, slope, inter, dtype=None) -> np.ndarray:
     (and their types) and ``dtype``, never on the values, so chunks scale to
     the same dtype as the whole array would.
     """
+    if raw.dtype.fields is not None:  # RGB and other structured data: no arithmetic
+        if (slope, inter) != (1, 0) and not (np.isnan(slope) and np.isnan(inter)):
+            raise UnsupportedDataTypeError(
+                f"a scale factor (slope {slope!r}, intercept {inter!r}) cannot apply to the "
+                f"structured datatype {raw.dtype} (RGB-like data has no numeric values)"
+            )
+        if dtype is not None and np.dtype(dtype).fields is None:
+            raise UnsupportedDataTypeError(
+                f"the structured datatype {raw.dtype} (RGB-like data) has no {np.dtype(dtype)} "
+                f"values; read it unscaled, as stored"
+            )
+        return raw
     scl_slope = np.asanyarray(slope)
     scl_inter = np.asanyarray(inter)
     use_dtype = scl_slope.dtype if dtype is None else dtype
@@ -73,6 +85,8 @@ class ArrayLayout:
         object.__setattr__(self, "offset", int(self.offset))
         if any(n < 0 for n in self.shape):
             raise InvalidHeaderError(f"negative dimension in shape {self.shape!r}")
+        if self.offset < 0:
+            raise InvalidHeaderError(f"the data offset (vox_offset) {self.offset} is negative")
 
     @classmethod
     def from_header(cls, header) -> ArrayLayout:
@@ -103,8 +117,14 @@ class ArrayLayout:
             object.__setattr__(self, "_scaled", out)
         return out
 
-    def scale(self, raw: np.ndarray, dtype=None) -> np.ndarray:
-        return scale(raw, self.slope, self.inter, dtype)
+    def scale(self, raw: np.ndarray, dtype=None, name: str | None = None) -> np.ndarray:
+        """``raw`` scaled (see :func:`scale`); ``name`` (the file) goes into errors."""
+        try:
+            return scale(raw, self.slope, self.inter, dtype)
+        except UnsupportedDataTypeError as e:
+            if name is None:
+                raise
+            raise UnsupportedDataTypeError(f"{name!r}: {e}") from None
 
     def __getstate__(self):
         return {
@@ -143,7 +163,10 @@ class BaseReader:
     @property
     def dtype(self) -> np.dtype:
         """dtype of the scaled values."""
-        return self.layout.scaled_dtype()
+        try:
+            return self.layout.scaled_dtype()
+        except UnsupportedDataTypeError as e:  # a scale factor on RGB data
+            raise UnsupportedDataTypeError(f"{self.name!r}: {e}") from None
 
     @property
     def name(self) -> str:
@@ -172,7 +195,7 @@ class BaseReader:
             arr = arr[
                 tuple(None if s is None else slice(None) for s in sel if s is None or not s.drop)
             ]
-        return self.layout.scale(arr)
+        return self.layout.scale(arr, name=self.name)
 
     def _token_extra(self) -> tuple:
         return ()

@@ -8,9 +8,10 @@ than nibabel's memmap-and-copy.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 
-from ..errors import FileChangedError, ImageNotFoundError, TruncatedFileError
+from ..errors import FileChangedError, ImageNotFoundError, NotAnImageError, TruncatedFileError
 from .base import Source, io_pool, io_workers
 
 __all__ = ["LocalFileSource", "file_identity"]
@@ -48,6 +49,10 @@ class LocalFileSource(Source):
         except OSError as e:
             raise ImageNotFoundError(f"Cannot open {path!r}: {e.strerror}") from None
         st = os.fstat(self._fd)
+        if stat.S_ISDIR(st.st_mode):
+            os.close(self._fd)
+            self._fd = -1
+            raise NotAnImageError(f"{path!r} is a directory, not an image file")
         self._size = st.st_size
         if identity is not None and (st.st_size, st.st_mtime_ns) != tuple(identity):
             os.close(self._fd)
