@@ -328,3 +328,58 @@ def test_a_negative_vox_offset_in_a_gzipped_pair_is_refused_at_load(tmp_path):
         f.write(bytes(hdr))
     with pytest.raises(vx.InvalidHeaderError, match=r"p\.hdr\.gz.*negative"):
         vx.load(tmp_path / "p.img.gz")
+
+
+def _damaged_store(tmp_path, damage):
+    import json
+    import shutil
+
+    src = tmp_path / "src.nii.zarr"
+    if not src.exists():
+        arr = np.arange(32 * 32 * 16, dtype=np.int16).reshape(32, 32, 16)
+        vx.to_zarr(vx.Image(arr, np.eye(4)), str(src))
+    dst = tmp_path / "bad.nii.zarr"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    chunk = next(p for p in sorted((dst / "0" / "c").rglob("*")) if p.is_file())
+    level = dst / "0" / "zarr.json"
+    if damage == "root json":
+        (dst / "zarr.json").write_bytes(b"{{{")
+    elif damage == "level json":
+        level.write_bytes(b'{"zarr_format": 3, "node_')
+    elif damage == "chunk bytes":
+        data = bytearray(chunk.read_bytes())
+        data[10] ^= 0x55
+        data[len(data) // 2] ^= 0xFF
+        chunk.write_bytes(bytes(data))
+    elif damage == "chunk truncated":
+        chunk.write_bytes(chunk.read_bytes()[:20])
+    elif damage in ("shape x10", "dtype"):
+        meta = json.loads(level.read_text())
+        if damage == "shape x10":
+            meta["shape"] = [n * 10 for n in meta["shape"]]
+        else:
+            meta["data_type"] = "float64"
+        level.write_text(json.dumps(meta))
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        ("root json", vx.CorruptStoreError),
+        ("level json", vx.CorruptStoreError),
+        ("chunk bytes", vx.CorruptStoreError),
+        ("chunk truncated", vx.CorruptStoreError),
+        ("shape x10", vx.InvalidHeaderError),  # was trusted: reads past the data gave zeros
+        ("dtype", vx.InvalidHeaderError),
+    ],
+)
+def test_a_damaged_zarr_store_names_the_store(tmp_path, damage, error):
+    store = _damaged_store(tmp_path, damage)
+
+    def load_and_read():
+        return np.asanyarray(vx.load(store).dataobj)
+
+    with pytest.raises(error, match=r"bad\.nii\.zarr"):
+        load_and_read()

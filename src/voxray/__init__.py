@@ -16,6 +16,7 @@ stays fast.
 
 from .errors import (
     CorruptGzipError,
+    CorruptStoreError,
     FileChangedError,
     ImageFileError,
     ImageNotFoundError,
@@ -70,6 +71,7 @@ __all__ = [
     "ArrayProxy",
     "Cifti2Image",
     "CorruptGzipError",
+    "CorruptStoreError",
     "DaskProxy",
     "EcatImage",
     "FileChangedError",

@@ -16,6 +16,7 @@ from nibabel.spatialimages import HeaderDataError as _NibHeaderDataError
 
 __all__ = [
     "CorruptGzipError",
+    "CorruptStoreError",
     "FileChangedError",
     "ImageFileError",
     "ImageNotFoundError",
@@ -69,6 +70,10 @@ class TruncatedFileError(VoxrayError, EOFError):
 
 class CorruptGzipError(VoxrayError):
     """The gzip stream is damaged: bad header, bad deflate data, bad CRC or length."""
+
+
+class CorruptStoreError(VoxrayError):
+    """A Zarr store's chunk cannot be decoded, or its metadata document cannot be parsed."""
 
 
 class FileChangedError(VoxrayError):

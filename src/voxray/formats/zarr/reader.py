@@ -18,7 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
+from ...errors import (
+    CorruptStoreError,
+    ImageNotFoundError,
+    InvalidHeaderError,
+    NotAnImageError,
+    VoxrayError,
+)
 from ...image import Provenance, class_for_nibabel
 from ...planning import AxisSel
 from ...proxy import ArrayProxy
@@ -46,6 +52,8 @@ def open_group(url: str, storage_options: dict | None = None, mode: str = "r"):
         return zarr.open_group(store(url, storage_options, mode == "r"), mode=mode)
     except (FileNotFoundError, KeyError) as e:
         raise ImageNotFoundError(f"{url!r} is not a Zarr group ({e})") from None
+    except json.JSONDecodeError as e:
+        raise CorruptStoreError(f"{url!r}: its zarr.json cannot be parsed ({e})") from None
     except Exception as e:
         if type(e).__name__ in ("GroupNotFoundError", "NodeNotFoundError"):
             raise ImageNotFoundError(
@@ -99,7 +107,16 @@ class ZarrReader(BaseReader):
             else:
                 lo, step, _ = s.ascending()
                 key.append(slice(lo, lo + (s.count - 1) * step + 1, step))
-        data = np.asarray(arr[tuple(key)])
+        try:
+            data = np.asarray(arr[tuple(key)])
+        except VoxrayError:
+            raise
+        except (RuntimeError, ValueError, TypeError, EOFError) as e:  # codec, shape errors
+            spec = self.source
+            raise CorruptStoreError(
+                f"{spec.url!r}: array {spec.array!r}, selection {tuple(key)!r}: a chunk cannot "
+                f"be decoded ({type(e).__name__}: {e})"
+            ) from None
         kept = [n for n in self.perm if not sel[n].drop]  # NIfTI axis of each result axis
         data = data.transpose(np.argsort(kept))
         index = tuple(
@@ -155,11 +172,41 @@ def _spatial_matrix(names, scale, translation) -> np.ndarray:
     return m
 
 
+def _cross_check(url: str, header, arr, shape: tuple, level: int) -> None:
+    """The array of a level agrees with the NIfTI header it carries: the same shape at
+    level 0 (the same non-spatial sizes at every level), the header's dtype."""
+    want = tuple(int(n) for n in header.get_data_shape())
+    if len(want) != len(shape) or (want != shape if level == 0 else want[3:] != shape[3:]):
+        raise InvalidHeaderError(
+            f"{url!r}: level {level} holds an array of shape {shape!r} (NIfTI axis order), but "
+            f"the store's NIfTI header says {want!r}"
+        )
+    stored, declared = np.dtype(arr.dtype), np.dtype(header.get_data_dtype())
+    if stored.newbyteorder("=") != declared.newbyteorder("="):
+        raise InvalidHeaderError(
+            f"{url!r}: level {level} holds {stored} values, but the store's NIfTI header "
+            f"says {declared}"
+        )
+
+
 def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="auto"):
     """A lazy voxray Image of pyramid ``level`` of a NIfTI-Zarr / OME-Zarr store."""
+    url = os.fspath(url)
+    try:
+        return _load_zarr(url, level, storage_options, chunks)
+    except (VoxrayError, IndexError):
+        raise
+    except json.JSONDecodeError as e:
+        raise CorruptStoreError(f"{url!r}: a zarr.json cannot be parsed ({e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise InvalidHeaderError(
+            f"{url!r}: its metadata does not describe an OME-Zarr image ({type(e).__name__}: {e})"
+        ) from None
+
+
+def _load_zarr(url: str, level: int, storage_options, chunks):
     import nibabel as nib
 
-    url = os.fspath(url)
     group = open_group(url, storage_options)
     attrs = dict(group.attrs)
     ome = attrs.get("ome", attrs)
@@ -183,6 +230,7 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
         klass = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
         affine0 = header.get_best_affine()
         source_header = header.copy()
+        _cross_check(url, header, arr, shape, level)
     else:
         header = nib.Nifti1Header()
         header.set_data_dtype(arr.dtype)
