@@ -383,3 +383,28 @@ def test_a_damaged_zarr_store_names_the_store(tmp_path, damage, error):
 
     with pytest.raises(error, match=r"bad\.nii\.zarr"):
         load_and_read()
+
+
+def test_every_error_class_lives_in_errors_and_is_exported():
+    """One place for the hierarchy: each VoxrayError subclass anywhere in voxray is defined
+    in voxray.errors and exported from voxray; the format errors are nibabel's too."""
+    import importlib
+    import pkgutil
+
+    import voxray.errors as errors
+
+    for mod in pkgutil.walk_packages(vx.__path__, "voxray."):
+        if mod.name.startswith("voxray.testing") or mod.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(mod.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, vx.VoxrayError):
+                assert value.__module__ == "voxray.errors", (mod.name, value)
+                assert getattr(vx, value.__name__) is value
+    from nibabel.brikhead import AFNIHeaderError
+    from nibabel.freesurfer.mghformat import MGHError
+    from nibabel.parrec import PARRECError
+
+    assert issubclass(errors.AFNIHeaderError, AFNIHeaderError)
+    assert issubclass(errors.MGHDataTypeError, MGHError)
+    assert issubclass(errors.ParrecHeaderError, PARRECError)

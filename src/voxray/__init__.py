@@ -15,6 +15,10 @@ stays fast.
 """
 
 from .errors import (
+    AccessDeniedError,
+    AffineMismatchError,
+    AFNIDataTypeError,
+    AFNIHeaderError,
     CorruptGzipError,
     CorruptStoreError,
     FileChangedError,
@@ -22,11 +26,21 @@ from .errors import (
     ImageNotFoundError,
     InvalidAffineError,
     InvalidHeaderError,
+    MGHDataTypeError,
+    MincDependencyError,
+    MincHeaderError,
+    MincReadError,
+    MincWriteError,
+    NoAffineError,
     NotAnImageError,
+    ParrecHeaderError,
+    RangeNotSupportedError,
+    RemoteError,
     TruncatedFileError,
     UnsupportedDataTypeError,
     UnsupportedFormatError,
     VoxrayError,
+    WriteError,
 )
 from .formats.afni import AFNIImage
 from .formats.cifti import Cifti2Image
@@ -66,6 +80,20 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AffineMismatchError",
+    "RemoteError",
+    "AccessDeniedError",
+    "RangeNotSupportedError",
+    "WriteError",
+    "AFNIDataTypeError",
+    "AFNIHeaderError",
+    "MGHDataTypeError",
+    "MincDependencyError",
+    "MincHeaderError",
+    "MincReadError",
+    "MincWriteError",
+    "NoAffineError",
+    "ParrecHeaderError",
     "AFNIImage",
     "AnalyzeImage",
     "ArrayProxy",

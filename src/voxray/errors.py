@@ -10,11 +10,31 @@ Messages name the file and the offending value, and say what would be valid.
 
 from __future__ import annotations
 
+from nibabel.arraywriters import WriterError as _NibWriterError
+from nibabel.brikhead import AFNIHeaderError as _NibAFNIHeaderError
+from nibabel.brikhead import AFNIImageError as _NibAFNIImageError
 from nibabel.filebasedimages import ImageFileError as _NibImageFileError
+from nibabel.freesurfer.mghformat import MGHError as _NibMGHError
+from nibabel.minc1 import MincError as _NibMincError
 from nibabel.orientations import OrientationError as _NibOrientationError
+from nibabel.parrec import PARRECError as _NibPARRECError
 from nibabel.spatialimages import HeaderDataError as _NibHeaderDataError
 
 __all__ = [
+    "AffineMismatchError",
+    "RemoteError",
+    "AccessDeniedError",
+    "RangeNotSupportedError",
+    "WriteError",
+    "AFNIHeaderError",
+    "AFNIDataTypeError",
+    "MGHDataTypeError",
+    "MincHeaderError",
+    "MincReadError",
+    "MincDependencyError",
+    "MincWriteError",
+    "NoAffineError",
+    "ParrecHeaderError",
     "CorruptGzipError",
     "CorruptStoreError",
     "FileChangedError",
@@ -78,3 +98,68 @@ class CorruptStoreError(VoxrayError):
 
 class FileChangedError(VoxrayError):
     """The file changed on disk after it was opened; its data can no longer be trusted."""
+
+
+class WriteError(VoxrayError, _NibWriterError):
+    """The values cannot be written with the requested type or scaling (also nibabel's
+    ``WriterError``)."""
+
+
+class AffineMismatchError(VoxrayError):
+    """Two images on different voxel grids were combined."""
+
+
+class RemoteError(VoxrayError, OSError):
+    """A remote object could not be read (after retries, when they apply)."""
+
+
+class AccessDeniedError(RemoteError, PermissionError):
+    """403: the credentials do not allow reading the object."""
+
+
+class RangeNotSupportedError(RemoteError):
+    """The server answers range requests with the whole object, which is too large."""
+
+
+# -- format-specific errors (each also the error nibabel raises for that format) -------
+
+
+class AFNIHeaderError(InvalidHeaderError, _NibAFNIHeaderError):
+    """The HEAD cannot be parsed or describes no array (also nibabel's
+    ``AFNIHeaderError``, which nibabel raises for the same files)."""
+
+
+class AFNIDataTypeError(UnsupportedDataTypeError, _NibAFNIImageError):
+    """BRICK_TYPES names no dtype, or several (also nibabel's ``AFNIImageError``)."""
+
+
+class MGHDataTypeError(UnsupportedDataTypeError, _NibMGHError):
+    """A data type MGH cannot store (MGH keeps uint8, int16, uint16, int32 and float32);
+    also nibabel's ``MGHError``."""
+
+
+class MincHeaderError(InvalidHeaderError, _NibMincError):
+    """The MINC header cannot describe an image (nibabel's ``MincError`` too)."""
+
+
+class MincReadError(VoxrayError, OSError):
+    """Stored MINC values could not be read (a damaged HDF5 chunk, a failed read)."""
+
+
+class MincDependencyError(VoxrayError, ImportError):
+    """h5py, which MINC2 (HDF5) files need, is not installed."""
+
+
+class MincWriteError(VoxrayError, NotImplementedError):
+    """MINC files cannot be written (nibabel's MINC classes are read-only)."""
+
+
+class NoAffineError(VoxrayError, AttributeError):
+    """A CIFTI-2 image has no affine: its axes are brain models, parcels, series...
+    (also an ``AttributeError``, so ``hasattr(img, "affine")`` is False)."""
+
+
+class ParrecHeaderError(InvalidHeaderError, _NibPARRECError):
+    """The PAR header cannot be read, or describes what nibabel refuses (a truncated
+    recording without ``permit_truncated=True``, varying slice orientations, unsupported
+    pixel sizes). Also nibabel's ``PARRECError``, so ``except PARRECError`` works."""

@@ -32,7 +32,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import FileChangedError, ImageNotFoundError, TruncatedFileError, VoxrayError
+from ..errors import (
+    AccessDeniedError,
+    FileChangedError,
+    ImageNotFoundError,
+    RangeNotSupportedError,
+    RemoteError,
+    TruncatedFileError,
+    VoxrayError,
+)
 from .base import Source, is_url
 
 __all__ = [
@@ -64,18 +72,6 @@ PIECE = 8 * 2**20
 BATCH = 16
 #: A server that ignores Range: objects up to this size are fetched whole, once.
 WHOLE_MAX = 32 * 2**20
-
-
-class RemoteError(VoxrayError, OSError):
-    """A remote object could not be read (after retries, when they apply)."""
-
-
-class AccessDeniedError(RemoteError, PermissionError):
-    """403: the credentials do not allow reading the object."""
-
-
-class RangeNotSupportedError(RemoteError):
-    """The server answers range requests with the whole object, which is too large."""
 
 
 _fs_cache: dict = {}

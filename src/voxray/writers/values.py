@@ -27,7 +27,7 @@ import numpy as np
 from nibabel.arraywriters import ArrayWriter, WriterError, get_slope_inter, make_array_writer
 from nibabel.volumeutils import array_to_file
 
-from ..errors import VoxrayError
+from ..errors import VoxrayError, WriteError
 from ..image import Image
 from ..proxy import ArrayProxy, DaskProxy
 from ..reader import BaseReader
@@ -45,11 +45,6 @@ __all__ = [
 
 #: In-memory arrays up to this size are encoded at once, without a dask graph.
 IN_MEMORY_DIRECT = 64 * 2**20
-
-
-class WriteError(VoxrayError, WriterError):
-    """The values cannot be written with the requested type or scaling (also nibabel's
-    ``WriterError``)."""
 
 
 def as_image(obj) -> tuple[Image, tuple | None]:

@@ -24,16 +24,12 @@ from xarray import DataArray, Variable
 from xarray.core.indexes import CoordinateTransformIndex, Index, PandasIndex
 from xarray.core.indexing import IndexSelResult
 
-from ..errors import VoxrayError
+from ..errors import AffineMismatchError
 from .transform import AffineTransform
 
 __all__ = ["AffineIndex", "AffineMismatchError", "AxisIndex"]
 
 _EPS = 1e-6  # in voxels: labels this close to a voxel centre are on it
-
-
-class AffineMismatchError(VoxrayError):
-    """Two images on different voxel grids were combined."""
 
 
 class _AffineIndexBase(CoordinateTransformIndex):

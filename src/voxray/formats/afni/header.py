@@ -20,7 +20,9 @@ from nibabel import brikhead
 from nibabel.brikhead import AFNIHeader
 from nibabel.spatialimages import HeaderDataError, ImageDataError
 
-from ...errors import (
+from ...errors import (  # noqa: F401  (re-exported)
+    AFNIDataTypeError,
+    AFNIHeaderError,
     ImageNotFoundError,
     InvalidHeaderError,
     NotAnImageError,
@@ -44,15 +46,6 @@ __all__ = [
 MAX_HEAD = 64 * 2**20
 #: deflate cannot expand data more than ~1032:1; a header claiming more is lying.
 MAX_DEFLATE_RATIO = 1032
-
-
-class AFNIHeaderError(InvalidHeaderError, brikhead.AFNIHeaderError):
-    """The HEAD cannot be parsed or describes no array (also nibabel's
-    ``AFNIHeaderError``, which nibabel raises for the same files)."""
-
-
-class AFNIDataTypeError(UnsupportedDataTypeError, brikhead.AFNIImageError):
-    """BRICK_TYPES names no dtype, or several (also nibabel's ``AFNIImageError``)."""
 
 
 @dataclass

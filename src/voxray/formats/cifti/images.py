@@ -23,18 +23,16 @@ import numpy as np
 from nibabel import cifti2
 from nibabel.cifti2 import cifti2_axes
 
-from ...errors import VoxrayError
+from ...errors import (
+    NoAffineError,
+    VoxrayError,
+)
 from ...image import Image, Provenance, register_image_class
 from ...planning import normalize_index
 from ...proxy import ArrayProxy, DaskProxy, is_dask_array
 from . import CIFTI
 
 __all__ = ["Cifti2Image", "CiftiSlicer", "NoAffineError"]
-
-
-class NoAffineError(VoxrayError, AttributeError):
-    """A CIFTI-2 image has no affine: its axes are brain models, parcels, series...
-    (also an ``AttributeError``, so ``hasattr(img, "affine")`` is False)."""
 
 
 class Cifti2Image(Image, cifti2.Cifti2Image):

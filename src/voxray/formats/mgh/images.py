@@ -11,16 +11,15 @@ from __future__ import annotations
 from nibabel import imageclasses
 from nibabel.freesurfer import mghformat
 
-from ...errors import InvalidHeaderError, UnsupportedDataTypeError, VoxrayError
+from ...errors import (
+    InvalidHeaderError,
+    MGHDataTypeError,
+    VoxrayError,
+)
 from ...image import Image, register_image_class
 from . import MGH
 
 __all__ = ["MGHDataTypeError", "MGHImage"]
-
-
-class MGHDataTypeError(UnsupportedDataTypeError, mghformat.MGHError):
-    """A data type MGH cannot store (MGH keeps uint8, int16, uint16, int32 and float32);
-    also nibabel's ``MGHError``."""
 
 
 class MGHImage(Image, mghformat.MGHImage):

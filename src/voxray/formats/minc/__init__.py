@@ -31,7 +31,10 @@ from __future__ import annotations
 import math
 import os
 
-from ...errors import NotAnImageError, VoxrayError
+from ...errors import (
+    MincWriteError,
+    NotAnImageError,
+)
 from ...image import Provenance, class_for_nibabel, nibabel_class_of
 from ...planning import DEFAULT_CHUNK_BYTES, default_chunks, expand_chunks
 from ...proxy import ArrayProxy
@@ -61,10 +64,6 @@ __all__ = [
 _NETCDF = (b"CDF\x01", b"CDF\x02")
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 _CONTAINER = {"minc1": "netCDF", "minc2": "HDF5"}
-
-
-class MincWriteError(VoxrayError, NotImplementedError):
-    """MINC files cannot be written (nibabel's MINC classes are read-only)."""
 
 
 def _kind(head: bytes) -> str | None:

@@ -31,9 +31,16 @@ import types
 from contextlib import contextmanager
 
 import numpy as np
-from nibabel.minc1 import MincError
 
-from ...errors import InvalidHeaderError, NotAnImageError, TruncatedFileError, VoxrayError
+from ...errors import (  # noqa: F401  (re-exported)
+    InvalidHeaderError,
+    MincDependencyError,
+    MincHeaderError,
+    MincReadError,
+    NotAnImageError,
+    TruncatedFileError,
+    VoxrayError,
+)
 from ...planning import View
 from ...proxy import ArrayProxy
 from ...reader import ArrayLayout, Reader
@@ -57,14 +64,6 @@ __all__ = [
 SMALL_VARIABLE = 1 << 20
 #: First read of a MINC1 header; doubled until the header fits.
 HEADER_PREFIX = 64 * 1024
-
-
-class MincHeaderError(InvalidHeaderError, MincError):
-    """The MINC header cannot describe an image (nibabel's ``MincError`` too)."""
-
-
-class MincReadError(VoxrayError, OSError):
-    """Stored MINC values could not be read (a damaged HDF5 chunk, a failed read)."""
 
 
 # -- MINC1 ---------------------------------------------------------------------------
@@ -269,10 +268,6 @@ class SourceFile(io.RawIOBase):
             self._src.readinto(self._pos, mv[:n])
             self._pos += n
         return n
-
-
-class MincDependencyError(VoxrayError, ImportError):
-    """h5py, which MINC2 (HDF5) files need, is not installed."""
 
 
 def _h5py():

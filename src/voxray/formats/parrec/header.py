@@ -19,7 +19,11 @@ import warnings
 import numpy as np
 from nibabel.parrec import PARRECError, PARRECHeader
 
-from ...errors import InvalidHeaderError, TruncatedFileError, VoxrayError
+from ...errors import (
+    ParrecHeaderError,
+    TruncatedFileError,
+    VoxrayError,
+)
 from ...reader import ArrayLayout
 from ...sources import open_source
 from .reader import ParrecReader, scaled_dtype
@@ -33,12 +37,6 @@ MAX_PAR_BYTES = 64 * 2**20
 PAR_MAGIC = b"# === DATA DESCRIPTION FILE"
 
 SCALINGS = ("dv", "fp")
-
-
-class ParrecHeaderError(InvalidHeaderError, PARRECError):
-    """The PAR header cannot be read, or describes what nibabel refuses (a truncated
-    recording without ``permit_truncated=True``, varying slice orientations, unsupported
-    pixel sizes). Also nibabel's ``PARRECError``, so ``except PARRECError`` works."""
 
 
 def read_par(spec, name: str) -> bytes:
