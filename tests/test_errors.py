@@ -37,11 +37,40 @@ def _patch(path, offset: int, fmt: str, *values):
     path.write_bytes(bytes(data))
 
 
+#: Errors that are neither bad input nor failed I/O: a missing optional dependency, an
+#: operation a format cannot do, an attribute an image does not have.
+NEITHER = {"MincDependencyError", "MincWriteError", "NoAffineError"}
+
+
 def test_error_hierarchy():
-    assert issubclass(vx.VoxrayError, ValueError)
+    import voxray.errors as errors
+
+    assert not issubclass(vx.VoxrayError, ValueError | OSError)
+    assert issubclass(vx.InputError, ValueError) and issubclass(vx.StorageError, OSError)
+    classes = {
+        name: cls
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, vx.VoxrayError)
+    }
+    assert len(classes) >= 30
+    for name, cls in classes.items():
+        assert getattr(vx, name) is cls, name  # exported
+        if name in NEITHER or cls in (vx.VoxrayError, vx.InputError, vx.StorageError):
+            continue
+        input_, storage = issubclass(cls, vx.InputError), issubclass(cls, vx.StorageError)
+        assert input_ != storage, f"{name} must be an InputError or a StorageError"
+        if storage and cls is not vx.DestinationExistsError:
+            assert not issubclass(cls, ValueError), f"{name}: an I/O error is not a ValueError"
     assert issubclass(vx.ImageNotFoundError, FileNotFoundError)
     assert issubclass(vx.NotAnImageError, NibImageFileError)
-    assert issubclass(vx.TruncatedFileError, vx.VoxrayError)
+    assert issubclass(vx.TruncatedFileError, vx.InputError)
+    for io_error in (
+        vx.RemoteError,
+        vx.FileChangedError,
+        vx.WriteFailedError,
+        vx.ImageNotFoundError,
+    ):
+        assert issubclass(io_error, vx.StorageError) and not issubclass(io_error, ValueError)
 
 
 def test_missing_file(tmp_path):
@@ -189,10 +218,20 @@ def test_bad_length_in_trailer(tmp_path, fresh_cache):
         np.asarray(vx.load(p).dataobj)
 
 
-def test_trailing_garbage(tmp_path, fresh_cache):
-    p, _ = _gz(tmp_path)
+def test_trailing_garbage_is_read_as_nibabel_reads_it(tmp_path, fresh_cache):
+    p, arr = _gz(tmp_path)
+    size = p.stat().st_size
     p.write_bytes(p.read_bytes() + b"garbage!")
-    with pytest.raises(vx.CorruptGzipError, match=r"trailing garbage .* byte \d+"):
+    expected = np.asanyarray(nib.load(p).dataobj)  # nibabel stops at the end of the data
+    np.testing.assert_array_equal(expected, arr)
+    with pytest.warns(vx.TrailingDataWarning, match=rf"x\.nii\.gz.*compressed byte {size}"):
+        got = np.asanyarray(vx.load(p).dataobj)
+    np.testing.assert_array_equal(got, arr)
+    # a damaged member is still an error: only bytes after the last member are forgiven
+    data = bytearray(p.read_bytes())
+    data[size // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(vx.CorruptGzipError):
         np.asarray(vx.load(p).dataobj)
 
 

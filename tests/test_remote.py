@@ -449,6 +449,26 @@ def test_server_ignoring_range_large_object_is_refused_clearly(served, monkeypat
 def test_remote_errors_are_voxray_errors():
     assert issubclass(RemoteError, VoxrayError) and issubclass(RemoteError, OSError)
     assert issubclass(AccessDeniedError, PermissionError)
+    assert not issubclass(RemoteError, ValueError)
+
+
+def test_except_valueerror_does_not_swallow_an_outage(served):
+    """Code that guards a computation against bad values must not hide a server going
+    down: the outage is an OSError, not a ValueError (issue 12's hierarchy)."""
+    with RangeServer(served) as server:
+        img = vx.load(server.url("bold.nii"))
+        lazy = img.to_dask()[..., 3].sum()
+        server.fail_always = True  # 503 for every request from now on
+        caught = None
+        try:
+            try:
+                lazy.compute(scheduler="threads")
+            except ValueError:  # a caller's handler for bad values
+                caught = "ValueError"
+        except OSError as e:
+            caught = e
+    assert isinstance(caught, RemoteError), caught
+    assert "bold.nii" in str(caught)
 
 
 # -- the command line ----------------------------------------------------------------

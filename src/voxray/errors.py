@@ -1,7 +1,16 @@
-"""Errors voxray raises on bad input.
+"""Errors voxray raises.
 
-Every error is a :class:`VoxrayError`, which is a :class:`ValueError`. Where
-nibabel raises one of its own exception types for the same problem, the voxray
+Every error is a :class:`VoxrayError`. Below the root there are two families:
+
+- :class:`InputError` (also a :class:`ValueError`): the input is bad: a damaged or
+  lying file, a store that disagrees with itself, a value that cannot be written, an
+  argument out of range. Retrying will not help.
+- :class:`StorageError` (also an :class:`OSError`, and *not* a ``ValueError``): reading
+  or writing failed: a remote outage, a full disk or a file-size limit, a file changed
+  under a reader, a destination another writer holds, a missing file. ``except
+  ValueError`` around a computation never swallows an outage.
+
+Where nibabel raises one of its own exception types for the same problem, the voxray
 error also inherits that type, so ``except nibabel.filebasedimages.ImageFileError``
 and ``except FileNotFoundError`` keep working for code written against nibabel.
 
@@ -21,6 +30,13 @@ from nibabel.parrec import PARRECError as _NibPARRECError
 from nibabel.spatialimages import HeaderDataError as _NibHeaderDataError
 
 __all__ = [
+    "InputError",
+    "StorageError",
+    "DestinationExistsError",
+    "DestinationLockedError",
+    "WriteFailedError",
+    "VoxrayWarning",
+    "TrailingDataWarning",
     "AffineMismatchError",
     "RemoteError",
     "AccessDeniedError",
@@ -50,15 +66,34 @@ __all__ = [
 ]
 
 
-class VoxrayError(ValueError):
-    """Base of every error voxray raises on bad input."""
+class VoxrayError(Exception):
+    """Base of every error voxray raises."""
 
 
-class ImageFileError(VoxrayError, _NibImageFileError):
+class InputError(VoxrayError, ValueError):
+    """Bad input (also a ``ValueError``): a damaged or lying file or store, a value that
+    cannot be written, an argument voxray cannot use. Retrying will not help."""
+
+
+class StorageError(VoxrayError, OSError):
+    """Reading or writing storage failed (also an ``OSError``, not a ``ValueError``):
+    remote outages, full disks, file-size limits, files changed under a reader."""
+
+
+class VoxrayWarning(UserWarning):
+    """Base of the warnings voxray gives."""
+
+
+class TrailingDataWarning(VoxrayWarning):
+    """Bytes that are not gzip data follow a gzip stream; they are ignored, as nibabel
+    (which never reads past the image data) ignores them."""
+
+
+class ImageFileError(InputError, _NibImageFileError):
     """The file is not an image voxray can read (nibabel's ``ImageFileError``)."""
 
 
-class ImageNotFoundError(VoxrayError, FileNotFoundError):
+class ImageNotFoundError(StorageError, FileNotFoundError):
     """The image (or one file of a pair) does not exist or cannot be opened."""
 
 
@@ -71,7 +106,7 @@ class UnsupportedFormatError(NotAnImageError):
     (out of scope), or an operation its format cannot do (writing a read-only format)."""
 
 
-class InvalidHeaderError(VoxrayError, _NibHeaderDataError):
+class InvalidHeaderError(InputError, _NibHeaderDataError):
     """The header cannot describe an array: bad dimensions, offsets or fields."""
 
 
@@ -84,32 +119,45 @@ class UnsupportedDataTypeError(InvalidHeaderError):
     """The header's datatype code is not one voxray (or nibabel) can read."""
 
 
-class TruncatedFileError(VoxrayError, EOFError):
+class TruncatedFileError(InputError, EOFError):
     """The file (or decompressed stream) ends before the data the header describes."""
 
 
-class CorruptGzipError(VoxrayError):
+class CorruptGzipError(InputError):
     """The gzip stream is damaged: bad header, bad deflate data, bad CRC or length."""
 
 
-class CorruptStoreError(VoxrayError):
+class CorruptStoreError(InputError):
     """A Zarr store's chunk cannot be decoded, or its metadata document cannot be parsed."""
 
 
-class FileChangedError(VoxrayError):
+class FileChangedError(StorageError):
     """The file changed on disk after it was opened; its data can no longer be trusted."""
 
 
-class WriteError(VoxrayError, _NibWriterError):
+class WriteError(InputError, _NibWriterError):
     """The values cannot be written with the requested type or scaling (also nibabel's
     ``WriterError``)."""
 
 
-class AffineMismatchError(VoxrayError):
+class AffineMismatchError(InputError):
     """Two images on different voxel grids were combined."""
 
 
-class RemoteError(VoxrayError, OSError):
+class DestinationExistsError(InputError, FileExistsError):
+    """The destination exists and ``overwrite`` was not given (also ``FileExistsError``)."""
+
+
+class DestinationLockedError(StorageError, BlockingIOError):
+    """Another writer (a live process) holds the destination; nothing was written."""
+
+
+class WriteFailedError(StorageError):
+    """Writing failed in the file system (full disk, file-size limit, permissions, I/O
+    error); the destination was left as it was and the partial output removed."""
+
+
+class RemoteError(StorageError):
     """A remote object could not be read (after retries, when they apply)."""
 
 
@@ -142,7 +190,7 @@ class MincHeaderError(InvalidHeaderError, _NibMincError):
     """The MINC header cannot describe an image (nibabel's ``MincError`` too)."""
 
 
-class MincReadError(VoxrayError, OSError):
+class MincReadError(StorageError):
     """Stored MINC values could not be read (a damaged HDF5 chunk, a failed read)."""
 
 

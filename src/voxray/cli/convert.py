@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import NotAnImageError, VoxrayError
+from ..errors import DestinationExistsError, InputError, NotAnImageError, VoxrayError
 from .options import add_storage_options, storage_options
 
 __all__ = ["add_parser", "run"]
@@ -74,12 +74,14 @@ def run(args) -> int:
     if kind == "zarr":
         for flag, value in (("--dtype", args.dtype), ("--compresslevel", args.compresslevel)):
             if value is not None:
-                raise VoxrayError(
+                raise InputError(
                     f"{flag} is for file destinations (.nii, .nii.gz, .hdr/.img, .mgz...), "
                     f"not the Zarr store {args.dst!r}"
                 )
         if not args.overwrite and not is_url(args.dst) and os.path.exists(args.dst):
-            raise VoxrayError(f"{args.dst!r} already exists; pass --overwrite to replace it")
+            raise DestinationExistsError(
+                f"{args.dst!r} already exists; pass --overwrite to replace it"
+            )
     options = storage_options(args)  # for URLs: SRC, and a Zarr DST
     img = load(args.src, storage_options=options)
     show = not args.quiet and sys.stderr.isatty()
@@ -92,9 +94,7 @@ def run(args) -> int:
             text = str(e)
             if "overwrite=True (--overwrite)" not in text:
                 raise
-            raise VoxrayError(
-                text.replace("overwrite=True (--overwrite)", "--overwrite")
-            ) from None
+            raise type(e)(text.replace("overwrite=True (--overwrite)", "--overwrite")) from None
     else:
         level = DEFAULT_COMPRESSLEVEL if args.compresslevel is None else args.compresslevel
         save(img, args.dst, dtype=args.dtype, compresslevel=level, progress=show)

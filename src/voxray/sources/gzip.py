@@ -13,19 +13,22 @@ one inflate, and large ranges are split at seek points and inflated in
 parallel on the I/O pool (ctypes releases the GIL).
 
 Every inflate checks the deflate data; a pass over whole gzip members also
-checks their CRC-32 and length. Truncated streams, bad data, bad checksums and
-trailing garbage raise :class:`~voxray.errors.CorruptGzipError` with the
-compressed byte offset; a stream that ends cleanly before the requested data
-raises :class:`~voxray.errors.TruncatedFileError`.
+checks their CRC-32 and length. Truncated streams, bad data and bad checksums
+raise :class:`~voxray.errors.CorruptGzipError` with the compressed byte offset;
+bytes after the last member that are not gzip data are ignored with a
+:class:`~voxray.errors.TrailingDataWarning` (nibabel reads such files); a
+stream that ends cleanly before the requested data raises
+:class:`~voxray.errors.TruncatedFileError`.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from ..errors import CorruptGzipError, TruncatedFileError
+from ..errors import CorruptGzipError, TrailingDataWarning, TruncatedFileError
 from ..planning import coalesce_ranges
 from . import _zlib
 from .base import Source, io_pool, io_workers, prefault_async
@@ -210,15 +213,20 @@ class _Pass:
             self.raw = False
             self.new_member = True
             return
-        # Zero padding after the last member is accepted (as gzip and Python do); garbage is not.
+        # Zero padding after the last member is accepted silently (as gzip and Python do);
+        # other bytes are ignored with a warning: nibabel never reads past the image data,
+        # so it reads such files, and the data before them has passed its CRC.
         while self._refill(1):
             rest = bytes(self.inbuf[self.ip :])
-            garbage = len(rest) - len(rest.lstrip(b"\x00"))
-            if garbage < len(rest):
-                raise CorruptGzipError(
-                    f"{self.src.name!r}: trailing garbage after the gzip stream at compressed "
-                    f"byte {self.in_pos + garbage}"
+            zeros = len(rest) - len(rest.lstrip(b"\x00"))
+            if zeros < len(rest):
+                warnings.warn(
+                    f"{self.src.name!r}: bytes that are not gzip data follow the gzip stream "
+                    f"at compressed byte {self.in_pos + zeros}; they are ignored",
+                    TrailingDataWarning,
+                    stacklevel=2,
                 )
+                break
             self.ip = len(self.inbuf)
         self.eof = True
 

@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 
-from ..errors import VoxrayError
+from ..errors import DestinationExistsError
 
 __all__ = ["AtomicFile", "StreamTarget", "replace_dir", "temp_name"]
 
@@ -119,7 +119,7 @@ def replace_dir(partial: str, final: str, overwrite: bool) -> None:
     aside = None
     if os.path.exists(final):
         if not overwrite:
-            raise VoxrayError(
+            raise DestinationExistsError(
                 f"{final!r} already exists; pass overwrite=True (--overwrite) to replace it"
             )
         aside = f"{partial}.old"

@@ -27,7 +27,7 @@ import numpy as np
 from nibabel.arraywriters import ArrayWriter, WriterError, get_slope_inter, make_array_writer
 from nibabel.volumeutils import array_to_file
 
-from ..errors import VoxrayError, WriteError
+from ..errors import InputError, WriteError
 from ..image import Image
 from ..proxy import ArrayProxy, DaskProxy
 from ..reader import BaseReader
@@ -96,7 +96,7 @@ def refuse_overwriting_sources(img, targets) -> None:
             continue
         for src in sources:
             if os.path.exists(src) and os.path.samefile(src, target):
-                raise VoxrayError(
+                raise InputError(
                     f"refusing to overwrite {target!r}: the image being saved reads its data "
                     f"from it; save to another path"
                 )

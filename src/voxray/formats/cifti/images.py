@@ -24,8 +24,8 @@ from nibabel import cifti2
 from nibabel.cifti2 import cifti2_axes
 
 from ...errors import (
+    InputError,
     NoAffineError,
-    VoxrayError,
 )
 from ...image import Image, Provenance, register_image_class
 from ...planning import normalize_index
@@ -98,7 +98,7 @@ class Cifti2Image(Image, cifti2.Cifti2Image):
         if isinstance(img, cls):
             return img
         if not isinstance(img, cifti2.Cifti2Image):
-            raise VoxrayError(
+            raise InputError(
                 f"cannot make a CIFTI-2 image from a {type(img).__name__}: it has no CIFTI axes; "
                 f"build one with vx.Cifti2Image(data, axes)"
             )
@@ -131,7 +131,7 @@ class Cifti2Image(Image, cifti2.Cifti2Image):
 
     def as_reoriented(self, ornt):
         """Refused: a CIFTI matrix has no voxel axes to reorient."""
-        raise VoxrayError(
+        raise InputError(
             f"{self.get_filename() or 'this image'!r}: a CIFTI-2 image has no voxel axes to "
             f"reorient (its axes are {', '.join(type(a).__name__ for a in self.axes)})"
         )

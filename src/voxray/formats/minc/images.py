@@ -11,7 +11,7 @@ import numpy as np
 from nibabel import minc1, minc2
 from nibabel.imageclasses import spatial_axes_first
 
-from ...errors import VoxrayError
+from ...errors import InputError
 from ...image import Image, ImageSlicer, register_image_class
 from . import MINC
 
@@ -24,7 +24,7 @@ class MincSlicer(ImageSlicer):
 
     def __init__(self, img):
         if not spatial_axes_first(img):
-            raise VoxrayError(
+            raise InputError(
                 f"Cannot predict position of spatial axes for image type "
                 f"{type(img).__name__} ({img.ndim}-D MINC arrays put time first, as nibabel "
                 f"says): slice img.dataobj or img.to_dask() instead"

@@ -20,6 +20,7 @@ import numpy as np
 from nibabel.parrec import PARRECError, PARRECHeader
 
 from ...errors import (
+    InputError,
     ParrecHeaderError,
     TruncatedFileError,
     VoxrayError,
@@ -105,7 +106,7 @@ def make_reader(
     """The reader of a REC file as nibabel's ``PARRECArrayProxy(rec, header, scaling=)``
     reads it; refuses a REC too short for the slices the image uses."""
     if scaling not in SCALINGS:
-        raise VoxrayError(
+        raise InputError(
             f"{rec_name!r}: scaling must be 'dv' (console values) or 'fp' (floating point), "
             f"not {scaling!r}"
         )

@@ -14,7 +14,7 @@ import os
 
 from nibabel import imageclasses, parrec
 
-from ...errors import VoxrayError
+from ...errors import InputError
 from ...image import Image, class_for_nibabel, register_image_class
 from .. import for_filename
 from . import PARREC
@@ -24,9 +24,9 @@ __all__ = ["PARRECImage"]
 
 def _check_mmap(mmap, keep_file_open) -> None:
     if mmap not in (True, False, "c", "r"):
-        raise VoxrayError("mmap should be one of {True, False, 'c', 'r'}")
+        raise InputError("mmap should be one of {True, False, 'c', 'r'}")
     if keep_file_open not in (None, True, False):
-        raise VoxrayError("keep_file_open must be one of {None, True, False}")
+        raise InputError("keep_file_open must be one of {None, True, False}")
 
 
 class PARRECImage(Image, parrec.PARRECImage):

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ...errors import VoxrayError
+from ...errors import DestinationExistsError, InputError, VoxrayError
 from ...sources import is_url
 from ...writers import pipeline
 from ...writers.atomic import replace_dir
@@ -278,12 +278,12 @@ def to_zarr(
         img_or_path = NIFTI.open(os.fspath(img_or_path))
     img, cf = as_image(img_or_path)
     if _exists_complete(url, storage_options) and not overwrite:
-        raise VoxrayError(
+        raise DestinationExistsError(
             f"{url!r} already exists; pass overwrite=True (--overwrite) to replace it"
         )
     source = img.provenance.store
     if source is not None and os.path.abspath(source[0]) == os.path.abspath(url):
-        raise VoxrayError(f"refusing to overwrite {url!r}: the image reads its data from it")
+        raise InputError(f"refusing to overwrite {url!r}: the image reads its data from it")
 
     # What a .nii would hold: the header and the stored values.
     plan = plan_nifti(img, output_class(img.nibabel_class, "image.nii")[0], None, cf, name=url)
@@ -331,7 +331,7 @@ def to_zarr(
     try:
         root = zarr.open_group(zstore, mode="a")
         if "ome" in root.attrs:  # a remote rerun over a complete store, overwrite=False
-            raise VoxrayError(
+            raise DestinationExistsError(
                 f"{url!r} already exists; pass overwrite=True (--overwrite) to replace it"
             )
         nifti = root.create_array(
