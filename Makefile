@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench fuzz lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/mgh.py
 	$(BIN)/python benchmarks/cifti.py
+
+## fuzz: the long fuzz campaign (100,000 damaged files of every format, in worker
+## processes under memory and time limits); report in benchmarks/results/fuzz.json
+FUZZ_CASES ?= 100000
+FUZZ_SEED  ?= 0
+fuzz: $(VENV)/.installed-test
+	$(BIN)/python -m voxray.testing.fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) \
+		--json benchmarks/results/fuzz.json
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks examples
