@@ -11,11 +11,11 @@ import sys
 
 from .. import __version__
 from ..errors import VoxrayError
-from . import convert, index, info
+from . import clean, convert, index, info
 
 __all__ = ["main"]
 
-COMMANDS = (info, index, convert)
+COMMANDS = (info, index, convert, clean)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,7 +87,7 @@ def build(
         if bar is not None:
             bar.close()
         src.close()
-    return index, store_index(spec, index, sidecar=sidecar)
+    return index, store_index(spec, index, sidecar=sidecar, strict=True)
 
 
 def run(args) -> int:

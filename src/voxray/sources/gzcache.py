@@ -6,7 +6,9 @@ directory (``$VOXRAY_CACHE_DIR``, default the user cache dir), under a key made
 of the path, size and mtime. The index records the file's size and mtime; an
 index for another version of the file, or a damaged one, is ignored (and a
 damaged cache entry removed), so the file is indexed again rather than misread.
-Writes are atomic (temporary file, then rename).
+Writes are atomic (temporary file ``.tmp-XXXXXXXX.gzi``, fsynced, then renamed; removed
+on failure, and by ``voxray clean`` if a killed writer left it). A failed cache write
+warns and never fails the read that built the index; ``voxray index`` reports it.
 
 Remote objects work the same way with the URL, size and ETag as identity; their
 sidecar is an object next to theirs (``s3://bucket/key.nii.gz.gzi``).
@@ -122,8 +124,15 @@ def load_index(spec) -> GzipIndex | None:
     return None
 
 
-def store_index(spec, index: GzipIndex, sidecar: bool = False):
-    """Write ``index`` atomically to the cache (or beside the file); None if not writable."""
+def store_index(spec, index: GzipIndex, sidecar: bool = False, strict: bool = False):
+    """Write ``index`` atomically to the cache (or beside the file, ``sidecar``).
+
+    The cache is an optimisation: a failed cache write (a full disk, a read-only cache
+    directory) warns and returns None, and the read that built the index goes on. A
+    sidecar write, or any write with ``strict`` (``voxray index``), raises
+    :class:`~voxray.errors.WriteFailedError` naming the index file instead. Either way
+    the temporary file is removed.
+    """
     target = sidecar_path(spec) if sidecar else cache_path(spec)
     data = index.to_bytes(_identity(spec))
     if isinstance(target, str):  # a sidecar object next to a remote object
@@ -131,21 +140,32 @@ def store_index(spec, index: GzipIndex, sidecar: bool = False):
 
         call(target, lambda: spec.fs().pipe_file(target, data))  # one PUT: atomic
         return target
+    tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".gzi", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        tmp = None
     except OSError as e:
-        if sidecar:
-            raise
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        reason = e.strerror or str(e)
+        if sidecar or strict:
+            from ..errors import WriteFailedError
+
+            raise WriteFailedError(
+                e.errno,
+                f"writing the gzip index {str(target)!r} failed: {reason}; nothing was "
+                f"left behind",
+            ) from e
         warnings.warn(
-            f"voxray could not store the gzip index in {target.parent}: {e}",
+            f"voxray could not store the gzip index in {str(target.parent)!r} ({reason}); "
+            f"the file will be indexed again when next opened",
             RuntimeWarning,
             stacklevel=2,
         )

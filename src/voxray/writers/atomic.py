@@ -3,6 +3,15 @@
 Data goes to a hidden temporary file in the destination's directory (same file
 system, so the final ``os.replace`` is atomic); it is fsynced before the rename
 and the directory after it. On any error the temporary file is removed.
+
+:func:`guarded` wraps a whole write of one destination: it takes the destination's
+lock (:mod:`.lock`), removes that destination's stale temporaries left by killed
+writers (:mod:`.clean`), and turns any ``OSError`` the file system raises (a full disk,
+a file-size limit, a quota, an I/O error, a read-only or forbidden directory), in this
+thread, a pipeline thread or a dask task, into one
+:class:`~voxray.errors.WriteFailedError` that names the destination, says the OS's
+reason and keeps its ``errno``. The temporaries are removed by the writers' own
+``abort`` before the error leaves them, so the old destination is untouched.
 """
 
 from __future__ import annotations
@@ -11,10 +20,79 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterable, Iterator
 
-from ..errors import DestinationExistsError
+from ..errors import DestinationExistsError, VoxrayError, WriteFailedError
 
-__all__ = ["AtomicFile", "StreamTarget", "replace_dir", "temp_name"]
+__all__ = ["AtomicFile", "StreamTarget", "guarded", "replace_dir", "temp_name", "write_failed"]
+
+
+def write_failed(error: OSError, dest: str, files: Iterable[str] = ()) -> WriteFailedError:
+    """``error`` (from the file system, while writing ``dest`` and ``files``, a pair's
+    other files) as a WriteFailedError with the same ``errno``, naming the destination
+    and the OS's reason.
+
+    >>> import errno
+    >>> e = write_failed(OSError(errno.ENOSPC, "No space left on device"), "/d/x.nii")
+    >>> e.errno == errno.ENOSPC, str(e)
+    (True, "[Errno 28] writing '/d/x.nii' failed: No space left on device; the destination \
+was left as it was and the partial output removed")
+    """
+    reason = error.strerror or str(error) or type(error).__name__
+    where = getattr(error, "filename", None)
+    detail = f" ({where})" if where and os.path.abspath(str(where)) != dest else ""
+    names = " and ".join(repr(n) for n in dict.fromkeys([dest, *files]))
+    err = WriteFailedError(
+        error.errno,
+        f"writing {names} failed: {reason}{detail}; the destination was left as it was "
+        f"and the partial output removed",
+    )
+    err.__cause__ = error
+    return err
+
+
+@contextlib.contextmanager
+def guarded(dest: str, files: Iterable[str] = (), lock: bool = True) -> Iterator[None]:
+    """Write ``dest`` (and ``files``, a pair's other files) under its lock, after removing
+    its stale temporaries; file-system errors become :class:`WriteFailedError`.
+
+    Parameters
+    ----------
+    dest : str
+        The destination's primary path (a pair's image file, a store's directory).
+    files : iterable of str
+        Other files written with it; their stale temporaries are removed too.
+    lock : bool
+        Take the destination lock (False for destinations that are not local paths).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> dest = os.path.join(tempfile.mkdtemp(), "x.nii")
+    >>> with guarded(dest):
+    ...     with AtomicFile(dest) as f:
+    ...         _ = f.write(b"data")
+    >>> open(dest, "rb").read()
+    b'data'
+    """
+    from .clean import remove_stale_of
+    from .lock import DestinationLock
+
+    dest = os.path.abspath(os.fspath(dest))
+    files = [os.path.abspath(os.fspath(f)) for f in files]
+    held = DestinationLock(dest, files) if lock else None
+    try:
+        if held is not None:
+            held.acquire()
+            remove_stale_of([dest, *files])
+        yield
+    except VoxrayError:
+        raise
+    except OSError as e:
+        raise write_failed(e, dest, files) from e
+    finally:
+        if held is not None:
+            held.release()
 
 
 def temp_name(path: str) -> str:
@@ -38,7 +116,11 @@ class AtomicFile:
         )
         self.committed = False
         if size is not None:
-            os.ftruncate(self.fd, size)
+            try:
+                os.ftruncate(self.fd, size)  # EFBIG at once past a file-size limit
+            except BaseException:
+                self.abort()
+                raise
 
     def write(self, data) -> int:
         mv = memoryview(data).cast("B")
@@ -56,9 +138,9 @@ class AtomicFile:
     def commit(self) -> None:
         if self.committed:
             return
-        os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = -1
+        os.fsync(self.fd)  # ENOSPC / EIO of delayed allocation surface here, before the rename
+        fd, self.fd = self.fd, -1
+        os.close(fd)
         os.replace(self.path, self.final)
         self.committed = True
         with contextlib.suppress(OSError):
@@ -69,11 +151,14 @@ class AtomicFile:
                 os.close(dfd)
 
     def abort(self) -> None:
+        """Close and remove the temporary file (never raises: it runs while another
+        error is on its way out)."""
         if self.fd >= 0:
-            os.close(self.fd)
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
             self.fd = -1
         if not self.committed:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(self.path)
 
     def __enter__(self) -> AtomicFile:
@@ -115,7 +200,9 @@ class StreamTarget:
 
 def replace_dir(partial: str, final: str, overwrite: bool) -> None:
     """Move a finished directory (a store) into place atomically: the old one aside
-    first, then removed; the parent directory fsynced."""
+    first, then removed; the parent directory fsynced. If the move fails the old one is
+    put back. Call it holding the destination's lock (an aside directory left by a
+    killed writer is then dead, and removed first)."""
     aside = None
     if os.path.exists(final):
         if not overwrite:
@@ -123,8 +210,15 @@ def replace_dir(partial: str, final: str, overwrite: bool) -> None:
                 f"{final!r} already exists; pass overwrite=True (--overwrite) to replace it"
             )
         aside = f"{partial}.old"
+        if os.path.lexists(aside):
+            shutil.rmtree(aside)
         os.replace(final, aside)
-    os.replace(partial, final)
+    try:
+        os.replace(partial, final)
+    except BaseException:
+        if aside:
+            os.replace(aside, final)
+        raise
     if aside:
         shutil.rmtree(aside, ignore_errors=True)
     try:

@@ -18,6 +18,11 @@ MiB compressed in parallel, a footer member, voxray's trailer index), so any
 gzip reader sees nibabel's bytes and voxray reads it back without a pass. Files
 are renamed into place when complete; open file objects (``to_bytes``) are
 written in order from their start, as nibabel's ``writehdr_to`` seeks to 0.
+
+A file is written holding its lock, after its stale temporaries are removed, and a
+file-system failure (a full disk, a file-size limit, in any worker thread) is one
+``WriteFailedError`` after the temporary file is gone
+(:func:`voxray.writers.atomic.guarded`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from nibabel.freesurfer.mghformat import MGHImage as NibMGHImage
 from ...errors import NotAnImageError
 from ...image import nibabel_class_of
 from ...writers import pipeline
-from ...writers.atomic import AtomicFile, StreamTarget
+from ...writers.atomic import AtomicFile, StreamTarget, guarded
 from ...writers.data import write_members, write_plain
 from ...writers.gzip import DEFAULT_COMPRESSLEVEL, MemberWriter
 from ...writers.values import (
@@ -133,7 +138,16 @@ def _write_gzip(plan: MGHPlan, target, level: int, update) -> None:
 
 
 def write_plan(plan: MGHPlan, dest, gz: bool, level: int, progress) -> None:
-    """Write ``plan`` to ``dest`` (a path, atomically, or ``(file object, position)``)."""
+    """Write ``plan`` to ``dest`` (a path, atomically and under its lock, or
+    ``(file object, position)``)."""
+    if isinstance(dest, str):
+        with guarded(dest):
+            _write_plan(plan, dest, gz, level, progress)
+    else:
+        _write_plan(plan, dest, gz, level, progress)
+
+
+def _write_plan(plan: MGHPlan, dest, gz: bool, level: int, progress) -> None:
     name = dest if isinstance(dest, str) else "stream"
     bar = pipeline.progress_bar(plan.values.nbytes, name, progress)
     update = (lambda n: bar.update(n)) if bar else (lambda n: None)

@@ -14,10 +14,17 @@ RegionWriter`); ``.nii.gz`` slabs are compressed in parallel into random-access
 gzip members (:mod:`voxray.writers.gzip`). Files go to a temporary file in the
 destination directory, fsynced, then renamed; open file objects (``to_bytes``,
 ``to_stream``) are written in order.
+
+A write to paths runs under :func:`voxray.writers.atomic.guarded`: the image file's
+lock is held for the whole write (a pair's header and ``.mat`` included), stale
+temporaries of those files are removed first, and a file-system failure anywhere
+(a full disk, a file-size limit, in a worker thread or a dask task) is one
+``WriteFailedError`` after every temporary file is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from dataclasses import dataclass
@@ -29,7 +36,7 @@ from nibabel.filename_parser import splitext_addext, types_filenames
 from ...errors import NotAnImageError
 from ...image import nibabel_class_of
 from ...writers import pipeline
-from ...writers.atomic import AtomicFile, StreamTarget
+from ...writers.atomic import AtomicFile, StreamTarget, guarded
 from ...writers.data import write_members, write_plain
 from ...writers.gzip import DEFAULT_COMPRESSLEVEL, MemberWriter, gzip_member
 from ...writers.values import (
@@ -189,8 +196,21 @@ def write_plan(plan: NiftiPlan, files: dict, gz: bool, level: int, progress) -> 
     for paths.
 
     A pair's two files are both complete before either is in place, and the old header
-    goes first, so no moment shows an old header over new data.
+    goes first, so no moment shows an old header over new data. Paths are written
+    holding the image file's lock (:func:`~voxray.writers.atomic.guarded`).
     """
+    primary = files["image"]
+    if not isinstance(primary, str):
+        _write_plan(plan, files, gz, level, progress)
+        return
+    others = [p for p in files.values() if isinstance(p, str) and p != primary]
+    if not plan.mat_bytes:
+        others = [p for p in others if p != files.get("mat")]
+    with guarded(primary, others):
+        _write_plan(plan, files, gz, level, progress)
+
+
+def _write_plan(plan: NiftiPlan, files: dict, gz: bool, level: int, progress) -> None:
     name = files["image"] if isinstance(files["image"], str) else "stream"
     bar = pipeline.progress_bar(plan.values.nbytes, name, progress)
     image_size = None if gz else plan.offset + plan.values.nbytes
@@ -218,8 +238,9 @@ def write_plan(plan: NiftiPlan, files: dict, gz: bool, level: int, progress) -> 
         for t in targets:
             t.sync()
         header_path = files.get("header")
-        if not same and isinstance(header_path, str) and os.path.exists(header_path):
-            os.unlink(header_path)
+        if not same and isinstance(header_path, str):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(header_path)
         for t in targets:  # image, then .mat, header last
             t.commit()
     except BaseException:

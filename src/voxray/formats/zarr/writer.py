@@ -14,20 +14,29 @@ in a hidden ``.NAME.voxray-partial`` directory next to the destination and renam
 into place at the end; a rerun resumes it (finished levels are kept). A remote
 store is written in place, metadata last, so it never opens as an image before it
 is whole.
+
+A local store is written holding the destination's lock
+(:func:`voxray.writers.atomic.guarded`): a second writer of the same store is refused
+at once with a ``DestinationLockedError``. A file-system failure (a full disk, a
+file-size limit, in any worker thread) removes the partial store, so the space it took
+is freed, and is a ``WriteFailedError``; a killed writer's partial store is resumed by
+the next run, or removed by ``voxray clean`` once stale. Remote stores are not locked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import shutil
 
 import numpy as np
 
 from ...errors import DestinationExistsError, InputError, VoxrayError
 from ...sources import is_url
 from ...writers import pipeline
-from ...writers.atomic import replace_dir
+from ...writers.atomic import guarded, replace_dir
 from ...writers.values import as_image
 from ..nifti.write import output_class, plan_nifti
 from . import ome, pyramid
@@ -317,121 +326,136 @@ def to_zarr(
         if local
         else url
     )
-    if not local and overwrite:
-        import fsspec
+    # A local store is written holding its lock (stale aside directories of it removed
+    # first); a file-system failure removes the partial store and is a WriteFailedError.
+    with guarded(final) if local else contextlib.nullcontext():
+        try:
+            if not local and overwrite:
+                import fsspec
 
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-    from .reader import store as zarr_store
+                fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+                if fs.exists(path):
+                    fs.rm(path, recursive=True)
+            from .reader import store as zarr_store
 
-    zstore = zarr_store(target, storage_options, read_only=False)
-    total = sum(math.prod(s) * dtype.itemsize for s in shapes)
-    bar = pipeline.progress_bar(total, final, progress)
-    try:
-        root = zarr.open_group(zstore, mode="a")
-        if "ome" in root.attrs:  # a remote rerun over a complete store, overwrite=False
-            raise DestinationExistsError(
-                f"{url!r} already exists; pass overwrite=True (--overwrite) to replace it"
-            )
-        nifti = root.create_array(
-            "nifti",
-            shape=(len(nifti_bytes),),
-            chunks=(len(nifti_bytes),),
-            dtype="u1",
-            compressors=None,
-            fill_value=0,
-            overwrite=True,
-            dimension_names=("bytes",),
-        )
-        nifti[:] = np.frombuffer(nifti_bytes, np.uint8)
-        nifti.attrs.update(ome.header_json(header))
-
-        previous = prev_grid = None
-        for level, shape in enumerate(shapes):
-            lchunk = tuple(min(c, n) for c, n in zip(chunk, shape))
-            lshard = _shards(shards, lchunk, shape, axes, dtype.itemsize)
-            name = str(level)
-            arr = _resume(root, name, shape, lchunk, lshard, dtype)
-            if arr is not None:
-                if bar:
-                    bar.update(math.prod(shape) * dtype.itemsize)
-                previous, prev_grid = arr, lshard or lchunk
-                if level == 0 and len(shapes) > 1:
-                    method = "mode" if _is_label(header, arr, label) else "mean"
-                continue
-            arr = root.create_array(
-                name,
-                shape=shape,
-                chunks=lchunk,
-                shards=lshard,
-                dtype=dtype,
-                compressors=_compressors(compressor),
-                fill_value=0,
-                overwrite=True,
-                dimension_names=axes,
-            )
-            arr.attrs["_ARRAY_DIMENSIONS"] = list(axes)
-            grid = lshard or lchunk
-            if level == 0:
-                regions = list(slab_regions(shape, grid, spatial, dtype.itemsize))
-            else:
-                # Jobs cover whole write cells of the level below (so no stored chunk is
-                # read by two jobs) and reduce in steps of whole source chunks along z.
-                align = [
-                    math.lcm(g, max(1, p // 2) if a in spatial else p)
-                    for a, (g, p) in enumerate(zip(grid, prev_grid))
-                ]
-                align = [min(a, n) for a, n in zip(align, shape)]
-                regions = list(
-                    slab_regions(shape, align, spatial, dtype.itemsize, JOB_BYTES // 16)
+            zstore = zarr_store(target, storage_options, read_only=False)
+            total = sum(math.prod(s) * dtype.itemsize for s in shapes)
+            bar = pipeline.progress_bar(total, final, progress)
+            try:
+                root = zarr.open_group(zstore, mode="a")
+                if "ome" in root.attrs:  # a remote rerun over a complete store, overwrite=False
+                    raise DestinationExistsError(
+                        f"{url!r} already exists; pass overwrite=True (--overwrite) to replace it"
+                    )
+                nifti = root.create_array(
+                    "nifti",
+                    shape=(len(nifti_bytes),),
+                    chunks=(len(nifti_bytes),),
+                    dtype="u1",
+                    compressors=None,
+                    fill_value=0,
+                    overwrite=True,
+                    dimension_names=("bytes",),
                 )
-                zstep = max(1, prev_grid[min(spatial)] // 2)
-            update = (lambda n: bar.update(n)) if bar else (lambda n: None)
-            if client is None and (level > 0 or values.kind == "raw"):
-                # No cluster: jobs read exactly their region (from the file, or from the
-                # level below as stored), with no dask graph to recompute shared inputs.
-                if level == 0:
-                    jobs = [
-                        functools.partial(_copy_region, values.proxy, perm, dtype, arr, r)
-                        for r in regions
-                    ]
-                else:
-                    jobs = [
-                        functools.partial(
-                            _reduce_region, previous, arr, r, spatial, method, dtype, zstep
+                nifti[:] = np.frombuffer(nifti_bytes, np.uint8)
+                nifti.attrs.update(ome.header_json(header))
+
+                previous = prev_grid = None
+                for level, shape in enumerate(shapes):
+                    lchunk = tuple(min(c, n) for c, n in zip(chunk, shape))
+                    lshard = _shards(shards, lchunk, shape, axes, dtype.itemsize)
+                    name = str(level)
+                    arr = _resume(root, name, shape, lchunk, lshard, dtype)
+                    if arr is not None:
+                        if bar:
+                            bar.update(math.prod(shape) * dtype.itemsize)
+                        previous, prev_grid = arr, lshard or lchunk
+                        if level == 0 and len(shapes) > 1:
+                            method = "mode" if _is_label(header, arr, label) else "mean"
+                        continue
+                    arr = root.create_array(
+                        name,
+                        shape=shape,
+                        chunks=lchunk,
+                        shards=lshard,
+                        dtype=dtype,
+                        compressors=_compressors(compressor),
+                        fill_value=0,
+                        overwrite=True,
+                        dimension_names=axes,
+                    )
+                    arr.attrs["_ARRAY_DIMENSIONS"] = list(axes)
+                    grid = lshard or lchunk
+                    if level == 0:
+                        regions = list(slab_regions(shape, grid, spatial, dtype.itemsize))
+                    else:
+                        # Jobs cover whole write cells of the level below (so no stored chunk is
+                        # read by two jobs) and reduce in steps of whole source chunks along z.
+                        align = [
+                            math.lcm(g, max(1, p // 2) if a in spatial else p)
+                            for a, (g, p) in enumerate(zip(grid, prev_grid))
+                        ]
+                        align = [min(a, n) for a, n in zip(align, shape)]
+                        regions = list(
+                            slab_regions(shape, align, spatial, dtype.itemsize, JOB_BYTES // 16)
                         )
-                        for r in regions
-                    ]
-                pipeline.pipeline(jobs, update, pipeline.threads())
-            else:
-                import dask
+                        zstep = max(1, prev_grid[min(spatial)] // 2)
+                    update = (lambda n: bar.update(n)) if bar else (lambda n: None)
+                    if client is None and (level > 0 or values.kind == "raw"):
+                        # No cluster: jobs read exactly their region (from the file, or from the
+                        # level below as stored), with no dask graph to recompute shared inputs.
+                        if level == 0:
+                            jobs = [
+                                functools.partial(_copy_region, values.proxy, perm, dtype, arr, r)
+                                for r in regions
+                            ]
+                        else:
+                            jobs = [
+                                functools.partial(
+                                    _reduce_region, previous, arr, r, spatial, method, dtype, zstep
+                                )
+                                for r in regions
+                            ]
+                        pipeline.pipeline(jobs, update, pipeline.threads())
+                    else:
+                        import dask
 
-                src = (
-                    zdata
-                    if level == 0
-                    else pyramid.downsample(da.from_zarr(previous), spatial, method)
+                        src = (
+                            zdata
+                            if level == 0
+                            else pyramid.downsample(da.from_zarr(previous), spatial, method)
+                        )
+                        # One compute per level: inputs shared by several regions are read once.
+                        tasks = [
+                            dask.delayed(_write_region, pure=False)(src[r], arr, r)
+                            for r in regions
+                        ]
+                        for n in dask.compute(*tasks):
+                            update(n)
+                    arr.attrs["voxray"] = {"complete": True}
+                    previous, prev_grid = arr, grid
+                    if level == 0 and len(shapes) > 1:
+                        method = "mode" if _is_label(header, arr, label) else "mean"
+
+                root.attrs.update(
+                    {
+                        "ome": ome.multiscales(
+                            header, ndim, len(shapes), os.path.basename(final), method
+                        ),
+                        "voxray": {"nifti_zarr": True, "pyramid": method},
+                    }
                 )
-                # One compute per level: inputs shared by several regions are read once.
-                tasks = [dask.delayed(_write_region, pure=False)(src[r], arr, r) for r in regions]
-                for n in dask.compute(*tasks):
-                    update(n)
-            arr.attrs["voxray"] = {"complete": True}
-            previous, prev_grid = arr, grid
-            if level == 0 and len(shapes) > 1:
-                method = "mode" if _is_label(header, arr, label) else "mean"
-
-        root.attrs.update(
-            {
-                "ome": ome.multiscales(header, ndim, len(shapes), os.path.basename(final), method),
-                "voxray": {"nifti_zarr": True, "pyramid": method},
-            }
-        )
-    finally:
-        if bar:
-            bar.close()
-    if local:
-        replace_dir(target, final, overwrite)
+            finally:
+                if bar:
+                    bar.close()
+            if local:
+                replace_dir(target, final, overwrite)
+        except VoxrayError:
+            raise
+        except OSError:
+            if local:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
     return final
 
 
