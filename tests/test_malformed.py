@@ -32,6 +32,10 @@ from voxray.testing.malformed import CASES, CORPUS, Case
 XFAIL: dict[str, str] = {
     "nifti1-dim0-zero": "dim[0] = 0 is accepted: the image reads as an empty array of shape"
     " (0,) though the file holds 4x5x6 voxels (nibabel does the same)",
+    "nifti1-datatype-zero": "InvalidHeaderError 'invalid header: HeaderDataError: data code 0"
+    " not supported', not an UnsupportedDataTypeError naming the datatype field (as 9999 gets)",
+    "cifti-dims-disagree-with-xml": "loads and reads shape (7, 10) with nibabel's UserWarning,"
+    " though the XML's brain-model axis has 10 rows",
     "nifti1-vox-offset-zero": "vox_offset 0 in a .nii is accepted: the header's bytes are read"
     " as voxels (348, 0, 0, ...), as nibabel does",
     "niigz-garbage-then-valid": "NotAnImageError, but the message speaks of sizeof_hdr and magic"
@@ -159,7 +163,7 @@ def test_malformed_file(case: Case, tmp_path, fresh_cache):
         _check_message(case, error.value, path)
         return
     img = vx.load(path)  # a read-time failure: the load itself must succeed
-    for read in (_read, lambda im: im.get_fdata()):
+    for read in (_read, lambda im: im.get_fdata(), lambda im: im.to_dask().compute()):
         with pytest.raises(case.expected) as error:
             read(img)
         _check_message(case, error.value, path)
@@ -214,7 +218,9 @@ def test_a_tolerated_case_is_one_nibabel_reads(case: Case, tmp_path):
 def test_lying_dimensions_allocate_nothing(tmp_path):
     """Under a 2 GiB address-space limit, every case whose header claims a giant array
     (up to 2 EB and past int64) fails with its VoxrayError: nothing is sized by it."""
-    lying = [c for c in CASES if "dims" in c.name and c.expected is not None]
+    lying = [
+        c for c in CASES if "dims" in c.name and c.expected is not None and c.name not in XFAIL
+    ]
     assert len(lying) >= 5
     paths = []
     for case in lying:
@@ -231,4 +237,4 @@ def test_lying_dimensions_allocate_nothing(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [w for name, _, _ in paths for w in ("ok", name)]
+    assert out.stdout.split() == [w for name, _, _ in paths for w in ("ok", name)], out.stdout

@@ -336,6 +336,26 @@ def _unaligned_offset(d: Path) -> Path:
     return _edit(_n1(d), change)
 
 
+def _big_endian_intact(d: Path) -> Path:
+    header = nib.Nifti1Header(endianness=">")
+    header.set_data_dtype(">i2")
+    img = nib.Nifti1Image(_array(), AFFINE, header=header)
+    img.header.set_sform(AFFINE, code=1)
+    path = _save(img, d / "be.nii")
+    if path.read_bytes()[:4] != struct.pack(">i", 348):
+        raise AssertionError("nibabel wrote a little-endian header")
+    return path
+
+
+def _big_endian(d: Path) -> Path:
+    """A big-endian .nii with datatype 9999 (written big-endian)."""
+    path = _big_endian_intact(d)
+    data = bytearray(path.read_bytes())
+    struct.pack_into(">h", data, 70, 9999)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def _cases_nifti1() -> list[Case]:
     out: list[Case] = []
     add = out.append
@@ -661,6 +681,99 @@ def _cases_nifti1() -> list[Case]:
             TruncatedFileError,
             matches=r"holds \d+ bytes",
             intact=_n1,
+        )
+    )
+    build, intact = _patched(_n1, N1, datatype=0)
+    add(
+        Case(
+            "nifti1-datatype-zero",
+            "datatype 0 (DT_UNKNOWN) (nibabel: HeaderDataError at load)",
+            build,
+            UnsupportedDataTypeError,
+            matches=r"datatype.*\b0\b",
+            intact=intact,
+        )
+    )
+    build, intact = _patched(
+        _n1_qform_only, N1, quatern_b=float("nan"), quatern_c=0.0, quatern_d=0.0
+    )
+    add(
+        Case(
+            "nifti1-quaternion-nan-qform-only",
+            "quatern_b NaN and no sform (nibabel: loads, the affine holds NaNs; as for a NaN"
+            " sform, voxray fails only where an orientation is needed)",
+            build,
+            None,
+            intact=intact,
+        )
+    )
+    build, intact = _patched(_n1, N1, sform_code=0, qform_code=0)
+    add(
+        Case(
+            "nifti1-no-transform",
+            "qform_code and sform_code 0 (nibabel: the affine from the pixdims alone)",
+            build,
+            None,
+            intact=intact,
+        )
+    )
+    build, intact = _patched(_n1, N1, sform_code=-7, qform_code=300)
+    add(
+        Case(
+            "nifti1-transform-codes-out-of-range",
+            "sform_code -7, qform_code 300, not NIfTI xform codes (nibabel: loads;"
+            " a nonzero sform code means the sform is used)",
+            build,
+            None,
+            intact=intact,
+        )
+    )
+    build, intact = _patched(_n1, N1, slice_code=250, dim_info=255, xyzt_units=255)
+    add(
+        Case(
+            "nifti1-slice-and-units-garbage",
+            "slice_code 250, dim_info 255, xyzt_units 255 (nibabel: ignores them for the data)",
+            build,
+            None,
+            intact=intact,
+        )
+    )
+    build, intact = _patched(_n1, N1, intent_code=3000)
+    add(
+        Case(
+            "nifti1-cifti-intent-on-nifti1",
+            "intent_code 3000 (a CIFTI-2 intent) on a NIfTI-1 file without CIFTI XML"
+            " (nibabel: a plain Nifti1Image)",
+            build,
+            None,
+            intact=intact,
+        )
+    )
+
+    def gz_short_header(d: Path) -> Path:
+        path = d / "x.nii.gz"
+        path.write_bytes(gzip.compress(_n1(d).read_bytes()[:200], mtime=0))
+        return path
+
+    add(
+        Case(
+            "nifti1-gz-header-truncated",
+            "a .nii.gz whose stream ends 200 bytes in, inside the header (nibabel:"
+            " ImageFileError)",
+            gz_short_header,
+            NotAnImageError,
+            matches=r"too short|200 bytes",
+        )
+    )
+
+    add(
+        Case(
+            "nifti1-big-endian-datatype-unknown",
+            "a big-endian .nii with datatype 9999 (nibabel: HeaderDataError)",
+            _big_endian,
+            UnsupportedDataTypeError,
+            matches=r"9999",
+            intact=_big_endian_intact,
         )
     )
     return out
@@ -1227,6 +1340,28 @@ def _afni_head(name: str) -> Builder:
     return build
 
 
+def _replace_in_file(old: bytes, new: bytes, after: str) -> Callable[[Path], None]:
+    """Replace the first ``old`` after the text ``after`` in a file."""
+
+    def change(path: Path) -> None:
+        data = path.read_bytes()
+        start = data.index(after.encode())
+        i = data.index(old, start)
+        path.write_bytes(data[:i] + new + data[i + len(old) :])
+
+    return change
+
+
+def _drop_attribute(name: str) -> Callable[[Path], None]:
+    """Remove one ``type = ...`` / ``name = NAME`` / ``count`` / values block of a HEAD."""
+
+    def change(path: Path) -> None:
+        blocks = path.read_text().split("\n\n")
+        path.write_text("\n\n".join(b for b in blocks if f"name = {name}\n" not in b + "\n"))
+
+    return change
+
+
 def _cases_other() -> list[Case]:
     out: list[Case] = []
     build, intact = _patched(_mgh, MGH, type=7)
@@ -1259,6 +1394,28 @@ def _cases_other() -> list[Case]:
             build,
             TruncatedFileError,
             matches=r"holds \d+ bytes",
+            intact=intact,
+        )
+    )
+    build, intact = _patched(_mgh, MGH, version=2)
+    out.append(
+        Case(
+            "mgh-version-2",
+            "MGH version 2, not 1 (nibabel: HeaderDataError 'Unknown MGH format version')",
+            build,
+            NotAnImageError,
+            matches=r"version.*2",
+            intact=intact,
+        )
+    )
+    build, intact = _patched(_mgh, MGH, dims=(1, -5))
+    out.append(
+        Case(
+            "mgh-negative-dim",
+            "MGH dims[1] = -5 (nibabel: loads, numpy fails at the read)",
+            build,
+            InvalidHeaderError,
+            matches=r"-5",
             intact=intact,
         )
     )
@@ -1357,6 +1514,30 @@ def _cases_other() -> list[Case]:
     )
     out.append(
         Case(
+            "afni-brick-types-unknown",
+            "scaled+tlrc.HEAD with BRICK_TYPES 9, no AFNI type code (nibabel:"
+            " AFNIImageError or KeyError at load)",
+            _then(
+                _copy(*_AFNI),
+                _replace_in_file(b"count = 1\n 1\n", b"count = 1\n 9\n", "BRICK_TYPES"),
+            ),
+            AFNIDataTypeError,
+            matches=r"BRICK_TYPES",
+            intact=_copy(*_AFNI),
+        )
+    )
+    out.append(
+        Case(
+            "afni-dataset-rank-missing",
+            "scaled+tlrc.HEAD without its DATASET_RANK attribute (nibabel: KeyError at load)",
+            _then(_copy(*_AFNI), _drop_attribute("DATASET_RANK")),
+            AFNIHeaderError,
+            matches=r"DATASET_RANK",
+            intact=_copy(*_AFNI),
+        )
+    )
+    out.append(
+        Case(
             "parrec-missing-field",
             "the PAR's 'Max. number of slices' line removed (nibabel: KeyError at load)",
             _par_without("Max. number of slices/locations"),
@@ -1439,6 +1620,18 @@ def _cases_other() -> list[Case]:
             InvalidHeaderError,
             matches=r"xml|cifti",
             intact=_copy("row_major.dconn.nii"),
+        )
+    )
+    build, intact = _patched(_copy("row_major.dconn.nii"), N2, dim=(5, 7))
+    out.append(
+        Case(
+            "cifti-dims-disagree-with-xml",
+            "the dconn's dim[5] 7 where its XML's brain models count 10 (nibabel: loads"
+            " shape (7, 10) with a UserWarning; the rows no longer match the XML's axis)",
+            build,
+            InvalidHeaderError,
+            matches=r"dim|shape|XML|axis",
+            intact=intact,
         )
     )
     out.append(
