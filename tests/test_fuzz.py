@@ -160,3 +160,28 @@ def test_bounded_campaign_finds_no_defects(seeds_root):
         + "\n\n"
         + report.summary()
     )
+
+
+# --- regressions the campaign found in the format packages ----------------------------------
+
+
+def test_cifti_with_a_negative_zoom_is_an_invalid_header_naming_the_file(tmp_path):
+    # fuzz --seed 12 --case 2170: nibabel's HeaderDataError leaked from Cifti2Image
+    import shutil
+    import struct
+
+    import nibabel as nib
+
+    import voxray as vx
+    from voxray.testing import NIBABEL_DATA
+
+    path = tmp_path / "neg.dconn.nii"
+    shutil.copy(NIBABEL_DATA / "row_major.dconn.nii", path)
+    raw = bytearray(path.read_bytes())
+    off = nib.nifti2.header_dtype.fields["pixdim"][1] + 8 * 6  # pixdim[6], a CIFTI axis
+    raw[off : off + 8] = struct.pack("<d", -1.0)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(nib.spatialimages.HeaderDataError):  # nibabel refuses it too
+        nib.load(path)
+    with pytest.raises(vx.InvalidHeaderError, match=r"neg\.dconn\.nii.*zooms must be positive"):
+        vx.load(path)

@@ -271,6 +271,12 @@ def m_truncate(case_dir: Path, seed: Seed, rng: random.Random) -> str:
     data = target.read_bytes() if compressed or not _is_gz(target) else _read_plain(target)
     n = len(data)
     hsize = _header_size(seed, target, data) if not compressed else 10
+    dt = None if compressed else _header_dtype(seed, target, data)
+    if dt is not None and "vox_offset" in dt.names and len(data) >= dt.itemsize:
+        # inside the extensions, at the data offset, one voxel into the data
+        off = int(np.frombuffer(data[: dt.itemsize], dt)["vox_offset"][0])
+        if 0 < off < n:
+            hsize = rng.choice([hsize, off, off - 1, off + 1, off + 2, off + 8, hsize + 12])
     spots = [rng.randrange(max(n, 1)), rng.randrange(max(min(n, hsize), 1)), hsize, hsize + 4,
              hsize + 8, hsize + 16, n - 1, n - 2, n // 2, 0, 1, 4]  # fmt: skip
     cut = max(0, min(n, rng.choice(spots)))

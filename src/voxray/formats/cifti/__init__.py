@@ -35,6 +35,7 @@ import os
 
 from nibabel.cifti2.parse_cifti2 import Cifti2Extension, _Cifti2AsNiftiHeader, _Cifti2AsNiftiImage
 from nibabel.filebasedimages import ImageFileError as NibImageFileError
+from nibabel.spatialimages import HeaderDataError
 
 from ...errors import ImageNotFoundError, InvalidHeaderError, NotAnImageError
 from ...image import Provenance
@@ -206,7 +207,12 @@ def _image(info, fmap, chunks, klass=None):
         cifti_header.matrix.get_data_shape()
     except Exception as e:
         raise InvalidHeaderError(f"{name!r}: invalid CIFTI-2 matrix: {e}") from None
-    img = vklass(data, header=cifti_header, nifti_header=nifti_header, file_map=fmap)
+    try:
+        img = vklass(data, header=cifti_header, nifti_header=nifti_header, file_map=fmap)
+    except HeaderDataError as e:  # nibabel's header copy refuses a field (zooms <= 0, ...)
+        raise InvalidHeaderError(
+            f"{name!r}: invalid NIfTI-2 header of a CIFTI-2 file: {e}"
+        ) from None
     files = {s.name for s in (info.header_spec, info.data_spec) if not isinstance(s, FileObjSpec)}
     img.provenance = Provenance(
         files=frozenset(files), header=info.header, format="cifti", chunks=chunks
