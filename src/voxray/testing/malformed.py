@@ -34,6 +34,7 @@ the reproducer. :data:`CORPUS` maps case names to cases::
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import shutil
@@ -53,6 +54,7 @@ from ..errors import (
     CorruptStoreError,
     ImageNotFoundError,
     InvalidHeaderError,
+    MincHeaderError,
     NotAnImageError,
     ParrecHeaderError,
     TrailingDataWarning,
@@ -189,8 +191,11 @@ def _edit(path: Path, change: Callable[[bytearray], object]) -> Path:
 
 
 def _patched(base: Builder, header_cls, **fields) -> tuple[Builder, Builder]:
-    """(build, intact): ``base`` with header ``fields`` set (``dim=(i, v)`` for one
-    element, a tuple of values for several from element 0 when the key ends in ``s``)."""
+    """(build, intact): ``base`` with header ``fields`` patched in place.
+
+    ``field=value`` sets a scalar field (or element 0), ``field=(i, value)`` element ``i``
+    of an array field, ``field_all=(v0, v1, ...)`` its elements from 0 on.
+    """
 
     def change(data: bytearray) -> None:
         for key, value in fields.items():
@@ -267,16 +272,13 @@ def _raw(name: str, data: bytes) -> Builder:
     return build
 
 
-def _copy(*names: str, rename: dict[str, str] | None = None) -> Builder:
-    """Copy files nibabel ships; returns the first (renamed per ``rename``)."""
+def _copy(*names: str) -> Builder:
+    """Copy files nibabel ships; returns the first."""
 
     def build(d: Path) -> Path:
-        out = []
         for n in names:
-            dst = d / (rename or {}).get(n, n)
-            shutil.copyfile(NIBABEL_DATA / n, dst)
-            out.append(dst)
-        return out[0]
+            shutil.copyfile(NIBABEL_DATA / n, d / n)
+        return d / names[0]
 
     return build
 
@@ -290,13 +292,35 @@ def _then(base: Builder, change: Callable[[Path], object]) -> Builder:
     return build
 
 
-def _xor(offset: int | Callable[[int], int], mask: int = 0xFF) -> Callable[[Path], None]:
-    """Flip bits of one byte of a file (``offset`` may depend on the file size)."""
+def _xor(offset: int, mask: int = 0xFF) -> Callable[[Path], None]:
+    """Flip the ``mask`` bits of the byte at ``offset`` of a file."""
 
     def change(path: Path) -> None:
         data = bytearray(path.read_bytes())
-        i = offset(len(data)) if callable(offset) else offset
-        data[i] ^= mask
+        data[offset] ^= mask
+        path.write_bytes(bytes(data))
+
+    return change
+
+
+def _invert(offset: int, length: int) -> Callable[[Path], None]:
+    """Invert ``length`` bytes of a file from ``offset``."""
+
+    def change(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        for i in range(offset, offset + length):
+            data[i] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    return change
+
+
+def _pack(fmt: str, offset: int, *values) -> Callable[[Path], None]:
+    """``struct.pack_into`` on a file."""
+
+    def change(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        struct.pack_into(fmt, data, offset, *values)
         path.write_bytes(bytes(data))
 
     return change
@@ -887,7 +911,8 @@ def _cases_pairs() -> list[Case]:
     out.append(
         Case(
             "pair-zero-dim",
-            "a pair with dim[1] = 0: an empty array (nibabel: reads an empty array)",
+            "a pair with dim[1] = 0: a zero-length axis, a valid (empty) array shape; the"
+            " .img may hold more than the header describes (nibabel: reads it empty)",
             build,
             None,
             intact=intact,
@@ -1092,12 +1117,27 @@ def _zarr_array() -> np.ndarray:
     return arr
 
 
-def _zarr(d: Path) -> Path:
+@functools.cache
+def _zarr_files() -> tuple[tuple[str, bytes], ...]:
+    """The files of the undamaged store, written once by ``vx.to_zarr`` per process."""
+    import tempfile
+
     from ..image import Image
     from ..open import to_zarr
 
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "bad.nii.zarr"
+        to_zarr(Image(_zarr_array(), AFFINE), str(store), chunks=(4, 4, 4), levels=1)
+        files = sorted(p for p in store.rglob("*") if p.is_file())
+        return tuple((str(p.relative_to(store)), p.read_bytes()) for p in files)
+
+
+def _zarr(d: Path) -> Path:
+    """A small NIfTI-Zarr store written by ``vx.to_zarr`` (one level, 4x4x4 chunks)."""
     store = d / "bad.nii.zarr"
-    to_zarr(Image(_zarr_array(), AFFINE), str(store), chunks=(4, 4, 4), levels=1)
+    for name, data in _zarr_files():
+        (store / name).parent.mkdir(parents=True, exist_ok=True)
+        (store / name).write_bytes(data)
     return store
 
 
@@ -1466,6 +1506,56 @@ def _cases_other() -> list[Case]:
             _truncate(_copy("small.mnc"), lambda n: 2048),
             TruncatedFileError,
             matches=r"truncated",
+            intact=_copy("small.mnc"),
+        )
+    )
+    out.append(
+        Case(
+            "minc1-dimension-name-damaged",
+            "tiny.mnc with a netCDF name length at byte 40 set to 2^31-1, garbling the"
+            " dimension names (nibabel: KeyError at load)",
+            _then(_copy("tiny.mnc"), _pack(">i", 40, 0x7FFFFFFF)),
+            MincHeaderError,
+            matches=r"MINC",
+            intact=_copy("tiny.mnc"),
+        )
+    )
+    out.append(
+        Case(
+            "minc1-no-attributes",
+            "nibabel's minc1-no-att.mnc: dimension variables without step/start attributes"
+            " (nibabel: reads it with defaults)",
+            _copy("minc1-no-att.mnc"),
+            None,
+        )
+    )
+    out.append(
+        Case(
+            "minc2-no-attributes",
+            "nibabel's minc2-no-att.mnc: the MINC2 form of the same (nibabel: reads it)",
+            _copy("minc2-no-att.mnc"),
+            None,
+        )
+    )
+    out.append(
+        Case(
+            "minc2-superblock-damaged",
+            "small.mnc with 16 bytes of its HDF5 superblock inverted at byte 48 (nibabel:"
+            " OSError from h5py at load)",
+            _then(_copy("small.mnc"), _invert(48, 16)),
+            NotAnImageError,
+            matches=r"HDF5",
+            intact=_copy("small.mnc"),
+        )
+    )
+    out.append(
+        Case(
+            "minc2-object-header-damaged",
+            "small.mnc with 16 bytes of an HDF5 object header inverted at byte 800"
+            " (nibabel: KeyError 'bad object header version number' at load)",
+            _then(_copy("small.mnc"), _invert(800, 16)),
+            MincHeaderError,
+            matches=r"MINC",
             intact=_copy("small.mnc"),
         )
     )
