@@ -424,6 +424,114 @@ def test_a_damaged_zarr_store_names_the_store(tmp_path, damage, error):
         load_and_read()
 
 
+# -- the validation step (formats/nifti/validate.py): each refusal names the field ------
+
+
+def _qform_only(path):
+    """x.nii whose affine is its qform (sform_code 0)."""
+    img = nib.Nifti1Image(np.arange(120, dtype=np.int16).reshape(4, 5, 6), np.diag([2, 2, 2, 1]))
+    img.set_sform(None, code=0)
+    img.set_qform(np.diag([2, 2, 2, 1]), code=1)
+    nib.save(img, path)
+    return path
+
+
+def test_a_quaternion_that_is_no_rotation_names_its_fields(tmp_path):
+    """nibabel: ValueError('w2 should be positive') at load; voxray: InvalidAffineError
+    naming quatern_b/c/d and why the qform was used."""
+    path = _qform_only(tmp_path / "x.nii")
+    _patch(path, 256, "<3f", 0.9, 0.9, 0.0)  # quatern_b, quatern_c, quatern_d
+    with pytest.raises(ValueError, match="w2"):
+        nib.load(path).affine
+    with pytest.raises(vx.InvalidAffineError, match=r"x\.nii.*sform_code is 0.*quatern_b.*1\.62"):
+        vx.load(path)
+
+
+def test_a_bad_quaternion_under_a_usable_sform_reads_as_nibabel_reads_it(tmp_path):
+    path = _image(tmp_path / "x.nii")  # sform_code 1
+    _patch(path, 256, "<3f", 0.9, 0.9, float("nan"))
+    want = nib.load(path)
+    img = vx.load(path)
+    np.testing.assert_array_equal(img.affine, want.affine)
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), np.asanyarray(want.dataobj))
+
+
+def test_a_nan_translation_still_orients_as_nibabel_does(tmp_path):
+    path = _qform_only(tmp_path / "x.nii")
+    _patch(path, 268, "<f", float("nan"))  # qoffset_x
+    want, img = nib.as_closest_canonical(nib.load(path)), vx.as_closest_canonical(vx.load(path))
+    np.testing.assert_array_equal(img.affine, want.affine)  # NaN where nibabel has NaN
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), np.asanyarray(want.dataobj))
+
+
+def test_dim0_out_of_range_in_both_byte_orders_names_dim0(tmp_path):
+    """nibabel reads the header byte-swapped and complains about vox_offset 0."""
+    path = _image(tmp_path / "x.nii")
+    _patch(path, 40, "<h", 9)
+    with pytest.raises(vx.InvalidHeaderError, match=r"x\.nii.*dim\[0\].* is 9"):
+        vx.load(path)
+
+
+def test_a_nan_vox_offset_with_extensions_flagged(tmp_path):
+    """The extension flag made voxray size its header read from vox_offset: int(nan)."""
+    path = _image(tmp_path / "x.nii")
+    _patch(path, 108, "<f", float("nan"))
+    _patch(path, 348, "<B", 1)
+    with pytest.raises(vx.InvalidHeaderError, match=r"x\.nii.*vox_offset .* is nan"):
+        vx.load(path)
+
+
+@pytest.mark.parametrize(
+    ("esize", "match"),
+    [(-16, "esize -16"), (0, "esize 0"), (7, "esize 7"), (1 << 20, "running past vox_offset")],
+)
+def test_a_bad_extension_size_names_the_extension(tmp_path, esize, match):
+    img = nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4))
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment, long enough"))
+    path = tmp_path / "x.nii"
+    nib.save(img, path)
+    _patch(path, 352, "<i", esize)
+    with pytest.raises(Exception):  # noqa: B017  nibabel fails too (its own error types)
+        nib.load(path)
+    with pytest.raises(vx.InvalidHeaderError, match=rf"x\.nii.*extension 1 at byte 352.*{match}"):
+        vx.load(path)
+
+
+def test_an_extension_parser_error_is_an_invalid_header(tmp_path):
+    """An extension's content is parsed by nibabel's handler for its code: a damaged
+    CIFTI-2 XML (ecode 32) is an ExpatError there; here an InvalidHeaderError."""
+    img = nib.Nifti2Image(np.zeros((1, 1, 1, 1, 1, 3), np.float32), np.eye(4))
+    img.header.set_intent("ConnDenseScalar")
+    img.header.extensions.append(nib.nifti1.Nifti1Extension(32, b"<CIFTI Version='2'><unclosed"))
+    path = tmp_path / "x.dscalar.nii"
+    nib.save(img, path)
+    from xml.parsers.expat import ExpatError
+
+    with pytest.raises(ExpatError):
+        nib.load(path)
+    with pytest.raises(vx.InvalidHeaderError, match=r"x\.dscalar\.nii.*XML.*cannot be parsed"):
+        vx.load(path)
+
+
+def test_a_zarr_level_with_a_zero_scale_is_refused(tmp_path):
+    import json
+
+    store = _damaged_store(tmp_path, None)
+    root = json.loads((store / "zarr.json").read_text())
+    ms = root["attributes"]["ome"]["multiscales"][0]
+    ms["datasets"][0]["coordinateTransformations"][0]["scale"][-1] = 0.0
+    (store / "zarr.json").write_text(json.dumps(root))
+    with pytest.raises(vx.InvalidHeaderError, match=r"bad\.nii\.zarr.*level 0's scale"):
+        vx.load(store)
+
+
+def test_a_missing_pyramid_level_is_an_index_error_and_a_voxray_error(tmp_path):
+    store = _damaged_store(tmp_path, None)
+    with pytest.raises(vx.NoSuchLevelError, match=r"bad\.nii\.zarr.*level 99") as e:
+        vx.load(store, level=99)
+    assert isinstance(e.value, IndexError)
+
+
 def test_every_error_class_lives_in_errors_and_is_exported():
     """One place for the hierarchy: each VoxrayError subclass anywhere in voxray is defined
     in voxray.errors and exported from voxray; the format errors are nibabel's too."""

@@ -31,6 +31,7 @@ from nibabel.spatialimages import HeaderDataError as _NibHeaderDataError
 
 __all__ = [
     "InputError",
+    "NoSuchLevelError",
     "StorageError",
     "DestinationExistsError",
     "DestinationLockedError",
@@ -142,6 +143,10 @@ class WriteError(InputError, _NibWriterError):
 
 class AffineMismatchError(InputError):
     """Two images on different voxel grids were combined."""
+
+
+class NoSuchLevelError(InputError, IndexError):
+    """A pyramid level that the store does not have was asked for (also ``IndexError``)."""
 
 
 class DestinationExistsError(InputError, FileExistsError):

@@ -428,7 +428,9 @@ def orientation(affine, name: str | None = None) -> np.ndarray:
 
     where = f"{name!r}: " if name else ""
     affine = np.asarray(affine, dtype=np.float64)
-    if not np.all(np.isfinite(affine)):
+    # Orientation is the rotation and zooms; nibabel orients an image whose
+    # translation is NaN (world coordinates then are NaN, not the voxel order).
+    if not np.all(np.isfinite(affine[:3, :3])):
         raise InvalidAffineError(
             f"{where}the affine has non-finite values, so the image has no orientation: "
             f"{affine[:3].tolist()!r}"

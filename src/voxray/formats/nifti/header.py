@@ -25,11 +25,11 @@ from ...errors import (
     InvalidHeaderError,
     NotAnImageError,
     TruncatedFileError,
-    UnsupportedDataTypeError,
     VoxrayError,
 )
 from ...reader import ArrayLayout
 from ...sources import is_url, local_spec, open_source
+from .validate import check_dtype, check_extensions, check_parsed, check_raw
 
 __all__ = [
     "SUPPORTED_CLASSES",
@@ -129,16 +129,6 @@ def _candidates(filename: str) -> list[type]:
     return out
 
 
-def _check_dtype(header, filename: str) -> None:
-    try:
-        header.get_data_dtype()
-    except (HeaderDataError, KeyError, TypeError, ValueError) as e:
-        code = int(header["datatype"]) if "datatype" in header else "?"
-        raise UnsupportedDataTypeError(
-            f"{filename!r}: datatype code {code!r} is not one voxray or nibabel can read ({e})"
-        ) from None
-
-
 def read_header(
     filename: str, locate=local_spec, candidates=None, *, single: bool = False
 ) -> HeaderInfo:
@@ -200,11 +190,13 @@ def read_header(
         first = hclass(sniff[:hsize], check=False)
     except (HeaderDataError, HeaderTypeError, ValueError) as e:
         raise InvalidHeaderError(f"{header_name!r}: cannot parse the header: {e}") from None
-    _check_dtype(first, header_name)
+    single_file = len(klass.files_types) == 1
+    check_raw(first, sniff, header_name)
+    check_dtype(first, header_name)
 
     # How many header bytes nibabel will want: extensions run up to vox_offset
     # (single file) or to the end of the detached header.
-    if len(klass.files_types) == 1:  # single file
+    if single_file:
         has_ext = len(sniff) >= hsize + 4 and sniff[hsize : hsize + 1] != b"\x00"
         want = int(first["vox_offset"]) if has_ext and "vox_offset" in first else hsize + 4
     else:
@@ -226,13 +218,18 @@ def read_header(
                 f"{header_name!r} ends after {len(hbytes)} bytes, before its vox_offset {want}"
             )
 
+    if hasattr(hclass, "exts_klass"):
+        check_extensions(first, hbytes, header_name, single_file=single_file)
     try:
         header = hclass.from_fileobj(io.BytesIO(hbytes), check=True)
-    except (HeaderDataError, HeaderTypeError, ValueError, EOFError, OSError, OverflowError) as e:
-        if isinstance(e, VoxrayError):
-            raise
-        raise InvalidHeaderError(f"{header_name!r}: invalid header: {e}") from None
-    _check_dtype(header, header_name)
+    except VoxrayError:
+        raise
+    except Exception as e:  # nibabel on bytes: its own errors, numpy's, an extension's parser
+        raise InvalidHeaderError(
+            f"{header_name!r}: invalid header: {type(e).__name__}: {e}"
+        ) from None
+    check_dtype(header, header_name)
+    check_parsed(header, header_name)
     try:
         shape = header.get_data_shape()
     except (HeaderDataError, ValueError) as e:

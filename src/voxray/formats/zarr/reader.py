@@ -22,6 +22,7 @@ from ...errors import (
     CorruptStoreError,
     ImageNotFoundError,
     InvalidHeaderError,
+    NoSuchLevelError,
     NotAnImageError,
     VoxrayError,
 )
@@ -30,6 +31,7 @@ from ...planning import AxisSel
 from ...proxy import ArrayProxy
 from ...reader import ArrayLayout, BaseReader
 from ...sources import is_url, open_source
+from ..nifti.validate import check_dtype, check_extensions, check_parsed, check_raw
 
 __all__ = ["ZarrReader", "ZarrSpec", "load_zarr", "open_group", "store"]
 
@@ -140,7 +142,19 @@ def _header_from_bytes(raw: bytes, where: str):
         raise InvalidHeaderError(f"{where!r}: the 'nifti' array does not hold a NIfTI header")
     if len(raw) == size:
         raw = raw + b"\x00\x00\x00\x00"  # no extensions: the flag was left out
-    return cls.from_fileobj(io.BytesIO(raw), check=False)
+    # The same checks as a .nii's header (the data is the store's, so not vox_offset).
+    where = f"{where}/nifti"
+    check_raw(cls(raw[:size], check=False), raw, where, data_offset=False)
+    check_extensions(cls(raw[:size], check=False), raw, where, single_file=False)
+    try:
+        header = cls.from_fileobj(io.BytesIO(raw), check=False)
+    except Exception as e:  # nibabel on damaged bytes
+        raise InvalidHeaderError(
+            f"{where!r}: the NIfTI header cannot be parsed ({type(e).__name__}: {e})"
+        ) from None
+    check_dtype(header, where)
+    check_parsed(header, where)
+    return header
 
 
 _SPACE_UNITS = {"millimeter": "mm", "micrometer": "micron", "meter": "meter"}
@@ -172,9 +186,49 @@ def _spatial_matrix(names, scale, translation) -> np.ndarray:
     return m
 
 
-def _cross_check(url: str, header, arr, shape: tuple, level: int) -> None:
+def _check_axes(url: str, names: list, arr, datasets: list, level: int) -> None:
+    """OME axes name each array axis once, from t, c, z, y, x; every level's scale and
+    translation are finite, scales nonzero, one value per axis; a level is no larger
+    than level 0 along any axis."""
+    if (
+        len(set(names)) != len(names)
+        or not set(names) <= set("tczyx")
+        or not set("xyz") & set(names)
+    ):
+        raise InvalidHeaderError(
+            f"{url!r}: the OME axes are {names!r}; voxray reads images whose axes are distinct "
+            f"names from t, c, z, y, x, with at least one spatial axis"
+        )
+    if arr.ndim != len(names):
+        raise InvalidHeaderError(
+            f"{url!r}: level {level} has {arr.ndim} dimensions, but the OME metadata names "
+            f"{len(names)} axes {names!r}"
+        )
+    for n in sorted({0, level}):
+        scale, translation = _transforms(datasets[n])
+        if len(scale) != len(names) or len(translation) != len(names):
+            raise InvalidHeaderError(
+                f"{url!r}: level {n}'s coordinateTransformations have {len(scale)} scales and "
+                f"{len(translation)} translations for {len(names)} axes"
+            )
+        if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(translation))) or np.any(
+            scale == 0
+        ):
+            raise InvalidHeaderError(
+                f"{url!r}: level {n}'s scale {scale.tolist()!r} and translation "
+                f"{translation.tolist()!r} must be finite, with no zero scale"
+            )
+
+
+def _cross_check(url: str, header, arr, shape: tuple, level: int, shape0: tuple) -> None:
     """The array of a level agrees with the NIfTI header it carries: the same shape at
-    level 0 (the same non-spatial sizes at every level), the header's dtype."""
+    level 0 (the same non-spatial sizes at every level, spatial sizes no larger than
+    level 0's), the header's dtype."""
+    if level and any(n > m for n, m in zip(shape[:3], shape0[:3])):
+        raise InvalidHeaderError(
+            f"{url!r}: level {level} has shape {shape!r} (NIfTI axis order), larger than level "
+            f"0's {shape0!r}: a pyramid level is a reduction of level 0"
+        )
     want = tuple(int(n) for n in header.get_data_shape())
     if len(want) != len(shape) or (want != shape if level == 0 else want[3:] != shape[3:]):
         raise InvalidHeaderError(
@@ -194,11 +248,11 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
     url = os.fspath(url)
     try:
         return _load_zarr(url, level, storage_options, chunks)
-    except (VoxrayError, IndexError):
+    except VoxrayError:
         raise
     except json.JSONDecodeError as e:
         raise CorruptStoreError(f"{url!r}: a zarr.json cannot be parsed ({e})") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise InvalidHeaderError(
             f"{url!r}: its metadata does not describe an OME-Zarr image ({type(e).__name__}: {e})"
         ) from None
@@ -219,18 +273,26 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
     names = [a["name"] for a in ms["axes"]]
     datasets = ms["datasets"]
     if not -len(datasets) <= level < len(datasets):
-        raise IndexError(f"{url!r} has {len(datasets)} levels; level {level} does not exist")
+        raise NoSuchLevelError(f"{url!r} has {len(datasets)} levels; level {level} does not exist")
     level %= len(datasets)
     arr = group[datasets[level]["path"]]
+    _check_axes(url, names, arr, datasets, level)
     nifti_axes = [a for a in ("x", "y", "z", "t", "c") if a in names]
     perm = tuple(nifti_axes.index(a) for a in names)  # Zarr axis -> NIfTI axis
     shape = tuple(arr.shape[names.index(a)] for a in nifti_axes)
+    arr0 = group[datasets[0]["path"]] if level else arr
+    if arr0.ndim != len(names):
+        raise InvalidHeaderError(
+            f"{url!r}: level 0 has {arr0.ndim} dimensions, but the OME metadata names "
+            f"{len(names)} axes {names!r}"
+        )
+    shape0 = tuple(arr0.shape[names.index(a)] for a in nifti_axes)
     if "nifti" in group:
         header = _header_from_bytes(bytes(np.asarray(group["nifti"][:])), url)
         klass = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
         affine0 = header.get_best_affine()
         source_header = header.copy()
-        _cross_check(url, header, arr, shape, level)
+        _cross_check(url, header, arr, shape, level, shape0)
     else:
         header = nib.Nifti1Header()
         header.set_data_dtype(arr.dtype)
