@@ -707,6 +707,18 @@ def _cases_nifti1() -> list[Case]:
             intact=_n1,
         )
     )
+    build, intact = _patched(_n1, N1, datatype=2304)
+    add(
+        Case(
+            "nifti1-datatype-outgrows-data",
+            "datatype 2304 (RGBA32, 4 bytes a voxel) on a file holding int16 data"
+            " (nibabel: loads, OSError at the read)",
+            build,
+            TruncatedFileError,
+            matches=r"holds \d+ bytes",
+            intact=intact,
+        )
+    )
     build, intact = _patched(_n1, N1, datatype=0)
     add(
         Case(
@@ -950,7 +962,61 @@ def _cases_pairs() -> list[Case]:
             intact=intact,
         )
     )
+    build, intact = _patched(_analyze, AN, vox_offset=4096.0)
+    out.append(
+        Case(
+            "analyze-vox-offset-beyond-img",
+            "Analyze vox_offset 4096 with a 240-byte .img (nibabel: loads, OSError at the read)",
+            build,
+            TruncatedFileError,
+            matches=r"offset 4096",
+            intact=intact,
+            names="a.img",
+        )
+    )
+    build, intact = _patched(_pair, N1, magic=b"n+1\x00")
+    out.append(
+        Case(
+            "pair-single-file-magic",
+            "a pair's .hdr with the single-file magic 'n+1' (nibabel: reads the pair,"
+            " data from the .img at vox_offset 0)",
+            build,
+            None,
+            intact=intact,
+        )
+    )
+    out.append(
+        Case(
+            "pair-header-named-nii",
+            "a pair's 348-byte .hdr (magic 'ni1', vox_offset 0) renamed .nii: its data is"
+            " elsewhere (nibabel: reads the header's own bytes as voxels, 348, 3, ...)",
+            _renamed(_pair, "p.nii"),
+            TruncatedFileError,
+            matches=r"348 bytes",
+            intact=_pair,
+        )
+    )
+    out.append(
+        Case(
+            "pair-img-gz-truncated",
+            "a gzipped pair whose p.img.gz lost its last 30 bytes (nibabel: loads, OSError"
+            " at the read)",
+            _truncate(_pair_gz, lambda n: n - 30, target="p.img.gz"),
+            CorruptGzipError,
+            at="read",
+            matches=r"truncated",
+            intact=_pair_gz,
+            names="p.img.gz",
+        )
+    )
     return out
+
+
+def _pair_gz(d: Path) -> Path:
+    img = nib.Nifti1Pair(_array(), AFFINE)
+    img.header.set_sform(AFFINE, code=1)
+    _save(img, d / "p.img.gz")
+    return d / "p.hdr.gz"
 
 
 # -- .nii.gz -------------------------------------------------------------------------------
@@ -1101,7 +1167,66 @@ def _cases_gzip() -> list[Case]:
             intact=_n1_gz,
         )
     )
+
+    def offset_past_stream(d: Path) -> Path:
+        return _edit(_n1_gz(d), lambda data: _patch_bytes(data, N1, "vox_offset", 1e9))
+
+    out.append(
+        Case(
+            "niigz-vox-offset-beyond-stream",
+            "vox_offset 1e9 in a 1.5 kB .nii.gz (nibabel: loads, OSError at the read);"
+            " refused at load: no gzip stream that size holds that much",
+            offset_past_stream,
+            TruncatedFileError,
+            matches=r"offset 1000000000",
+            intact=_n1_gz,
+        )
+    )
+    out.append(
+        Case(
+            "niigz-not-compressed",
+            "a plain .nii's bytes named .nii.gz (nibabel: ImageFileError 'is not a gzip"
+            " file'); voxray knows the content by its first bytes and reads it: the data"
+            " cannot be wrong, so this is tolerated",
+            _renamed(_n1, "y.nii.gz"),
+            None,
+            intact=_n1,
+            oracle=_n1,
+        )
+    )
+    out.append(
+        Case(
+            "nifti1-gzip-named-nii",
+            "a gzip-compressed .nii named .nii (nibabel: ImageFileError 'Cannot work out"
+            " file type'); read by its gzip magic, tolerated as above",
+            _gzipped(_n1, "y.nii"),
+            None,
+            intact=_n1,
+            oracle=_n1,
+        )
+    )
     return out
+
+
+def _renamed(base: Builder, name: str) -> Builder:
+    """``base``'s file under another name (its bytes unchanged)."""
+
+    def build(d: Path) -> Path:
+        return base(d).rename(d / name)
+
+    return build
+
+
+def _gzipped(base: Builder, name: str) -> Builder:
+    """``base``'s file gzip-compressed, under ``name``."""
+
+    def build(d: Path) -> Path:
+        path = base(d)
+        (d / name).write_bytes(gzip.compress(path.read_bytes(), mtime=0))
+        path.unlink()
+        return d / name
+
+    return build
 
 
 # -- NIfTI-Zarr ----------------------------------------------------------------------------
@@ -1457,6 +1582,17 @@ def _cases_other() -> list[Case]:
             InvalidHeaderError,
             matches=r"-5",
             intact=intact,
+        )
+    )
+    out.append(
+        Case(
+            "mgz-not-compressed",
+            "a plain .mgh's bytes named .mgz (nibabel: ZranError at the read); read by"
+            " its first bytes, tolerated: the data cannot be wrong",
+            _renamed(_mgh, "x.mgz"),
+            None,
+            intact=_mgh,
+            oracle=_mgh,
         )
     )
     out.append(
