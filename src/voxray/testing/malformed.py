@@ -1488,6 +1488,28 @@ def _par_without(field: str) -> Builder:
 
 
 _PAR = ("phantom_EPI_asc_CLEAR_2_1.PAR", "phantom_EPI_asc_CLEAR_2_1.REC")
+
+
+def _par_first_row(edit: Callable[[list[str]], list[str]]) -> Builder:
+    """The phantom PAR/REC with the first row of its image table edited (as a list of
+    columns: slice, echo, dynamic, phase, type, sequence, index, pixel bits, scan
+    percentage, recon x, recon y, rescale intercept, rescale slope, scale slope, ...)."""
+
+    def build(d: Path) -> Path:
+        par = _copy(*_PAR)(d)
+        lines = par.read_bytes().split(b"\n")
+        i = next(n for n, line in enumerate(lines) if line.strip()[:1].isdigit())
+        lines[i] = " ".join(edit(lines[i].decode().split())).encode()
+        par.write_bytes(b"\n".join(lines))
+        return par
+
+    return build
+
+
+def _set_column(column: int, value: str) -> Callable[[list[str]], list[str]]:
+    return lambda cols: [*cols[:column], value, *cols[column + 1 :]]
+
+
 _AFNI = ("scaled+tlrc.HEAD", "scaled+tlrc.BRIK")
 
 
@@ -1791,6 +1813,58 @@ def _cases_other() -> list[Case]:
             matches=r"holds \d+ bytes",
             intact=_copy(*_PAR),
             names=_PAR[1],
+        )
+    )
+    out.append(
+        Case(
+            "parrec-missing-rec",
+            "a PAR without its REC (nibabel: FileNotFoundError at load)",
+            _then(_copy(*_PAR), lambda p: (p.parent / _PAR[1]).unlink()),
+            ImageNotFoundError,
+            matches=r"[Nn]o such file|missing",
+            intact=_copy(*_PAR),
+            names=_PAR[1],
+        )
+    )
+    out.append(
+        Case(
+            "parrec-image-row-short",
+            "the first image-table row lacks its last 5 columns (nibabel: IndexError at load)",
+            _par_first_row(lambda cols: cols[:-5]),
+            ParrecHeaderError,
+            matches=r"PAR",
+            intact=_copy(*_PAR),
+        )
+    )
+    out.append(
+        Case(
+            "parrec-rescale-intercept-nan",
+            "the first slice's rescale intercept NaN (nibabel: reads that slice as NaN,"
+            " as the header says)",
+            _par_first_row(_set_column(11, "NaN")),
+            None,
+            intact=_copy(*_PAR),
+        )
+    )
+    out.append(
+        Case(
+            "ecat-matrix-list-damaged",
+            "tinypet.v's first matrix-list entry points its frame to record 10^6 (nibabel's"
+            " ecat.load: TypeError 'buffer is too small' at load)",
+            _then(_copy("tinypet.v"), _pack(">i", 512 + 16 + 4, 10**6)),
+            InvalidHeaderError,
+            matches=r"matrix list",
+            intact=_copy("tinypet.v"),
+        )
+    )
+    out.append(
+        Case(
+            "ecat-frame-datatype-unknown",
+            "tinypet.v's frame subheader data type 99 (nibabel's ecat.load: KeyError 99 at load)",
+            _then(_copy("tinypet.v"), _pack(">h", 1024, 99)),
+            UnsupportedDataTypeError,
+            matches=r"data type code 99",
+            intact=_copy("tinypet.v"),
         )
     )
     out.append(
