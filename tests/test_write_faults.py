@@ -84,7 +84,9 @@ def report(**kw):
 
 def _script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / f"child-{time.monotonic_ns()}.py"
-    path.write_text(PRELUDE + textwrap.dedent(body))
+    # under a main guard: a dask cluster's spawned workers import this script again
+    main = textwrap.indent(textwrap.dedent(body), "    ")
+    path.write_text(f'{PRELUDE}\nif __name__ == "__main__":\n    pass\n{main}\n')
     return path
 
 
@@ -337,23 +339,36 @@ FULL = {
 }
 
 
+CLUSTER = {
+    "nii on a process cluster (slabs written by the workers)": ("out.nii", "vx.save(img, dest)"),
+    "zarr on a process cluster": ("out.nii.zarr", "vx.to_zarr(img, dest, overwrite=True)"),
+}
+
+
 @needs_mount
 @pytest.mark.slow
 def test_full_and_read_only_file_systems_are_write_failed_errors(tmp_path, src):
     """A 512 KiB tmpfs (private to the child) fills up: ENOSPC in pipeline threads, dask
-    tasks, gzip and Zarr writes; the space is given back. Then read-only: EROFS."""
+    tasks, worker processes of a dask cluster, gzip and Zarr writes; the space is given
+    back. Then read-only: EROFS."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     ro = {"read-only nii.gz": ("out.nii.gz", "vx.save(img, dest)")}
-    rodir = mnt / "ro"
+    rodir, cdir = mnt / "ro", mnt / "cluster"
     body = f"""
 import subprocess
+from dask.distributed import Client, LocalCluster
 img = vx.load({str(src)!r})
 old = vx.Image(np.arange(64, dtype=np.float32).reshape(4, 4, 4), np.eye(4))
 {_old_destinations(mnt, FULL, here=False)}
 {_write_cases(mnt, FULL)}
-free = os.statvfs({str(mnt)!r})
 full = results
+{_old_destinations(cdir, CLUSTER, here=False)}
+with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                  dashboard_address=None) as cluster, Client(cluster):
+    exec({_write_cases(cdir, CLUSTER)!r})
+full.update(results)
+free = os.statvfs({str(mnt)!r})
 free = free.f_bavail * free.f_frsize
 {_old_destinations(rodir, ro, here=False)}
 subprocess.run(["mount", "-o", "remount,ro", {str(mnt)!r}], check=True)
@@ -362,7 +377,7 @@ report(full=full, free=free, ro=results)
 """
     wrap = ["unshare", "-m", "sh", "-c", f'mount -t tmpfs -o size=512k tmpfs {mnt} && exec "$@"']
     res = run_child(tmp_path, body, wrap=[*wrap, "sh"])
-    assert set(res["full"]) == set(FULL)
+    assert set(res["full"]) == set(FULL) | set(CLUSTER)
     _check_cases(res["full"], errno.ENOSPC)
     assert res["free"] > 256 * 1024  # the partial outputs' space was given back
     _check_cases(res["ro"], errno.EROFS)
