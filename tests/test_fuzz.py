@@ -185,3 +185,14 @@ def test_cifti_with_a_negative_zoom_is_an_invalid_header_naming_the_file(tmp_pat
         nib.load(path)
     with pytest.raises(vx.InvalidHeaderError, match=r"neg\.dconn\.nii.*zooms must be positive"):
         vx.load(path)
+
+
+@pytest.mark.slow
+def test_a_hand_made_malformed_corpus_runs_through_the_same_workers():
+    from voxray.testing.fuzz import run_corpus
+    from voxray.testing.malformed import CORPUS
+
+    names = ["nifti1-bad-magic", "nifti1-datatype-unknown"]
+    report = run_corpus({n: CORPUS[n] for n in names}, workers=1)
+    assert sum(report.counts.values()) == 2
+    assert report.counts["voxray_error"] == 2, report.listed

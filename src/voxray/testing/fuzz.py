@@ -68,6 +68,7 @@ __all__ = [
     "prepare_seeds",
     "run_campaign",
     "run_case",
+    "run_corpus",
     "run_named",
 ]
 
@@ -275,17 +276,28 @@ def _names_file(message: str, names: set[str]) -> bool:
     return any(n in message for n in names)
 
 
-def _nifti_header_affine(store: Path):
-    """nibabel's best affine from the (damaged) ``nifti`` header array of a store."""
+def _nifti_header_oracle(store: Path, seed_store: Path, out: Path):
+    """What a store whose ``nifti`` header array was edited must read as: nibabel's read
+    of a NIfTI file made of that header and the seed's stored (raw) level-0 values.
+
+    None where nibabel refuses the header or the file (then voxray is ``tolerant``).
+    """
     import nibabel as nib
+    import zarr
 
     raw = (store / "nifti" / "c" / "0").read_bytes()
     try:
-        size = int.from_bytes(raw[:4], "little")
-        if size not in (348, 540):
-            size = int.from_bytes(raw[:4], "big")
+        little = int.from_bytes(raw[:4], "little") in (348, 540)
+        size = int.from_bytes(raw[:4], "little" if little else "big")
         klass = nib.Nifti2Header if size == 540 else nib.Nifti1Header
-        return klass(binaryblock=raw[: klass.template_dtype.itemsize]).get_best_affine()
+        n = klass.template_dtype.itemsize
+        hdr = klass(binaryblock=raw[:n], check=False)
+        hdr["vox_offset"] = n + 4
+        values = np.asarray(zarr.open_array(os.fspath(seed_store / "0"), mode="r")[...])
+        values = values.transpose().astype(values.dtype.newbyteorder("<" if little else ">"))
+        out.write_bytes(hdr.binaryblock + b"\0" * 4 + values.tobytes(order="F"))
+        data, affine = _nibabel_read(os.fspath(out))
+        return data.astype(data.dtype.newbyteorder("=")), affine  # Zarr reads native order
     except Exception:
         return None
 
@@ -294,6 +306,74 @@ def _undetectable(mutation: str) -> bool:
     """Damage a Zarr store cannot reveal: chunks carry no checksum, so flipped bytes that
     still decode, or two chunks of one shape swapped, are a valid store of other values."""
     return mutation.startswith(("zarr_chunk: zarr_chunk flip", "zarr_chunk: zarr_chunk swap"))
+
+
+def _classify(
+    info: dict, path: str, names, oracle, oracle_error, rng, phase, seed_store=None
+) -> dict:
+    """Read ``path`` with voxray and put the case in its class (``info["cls"]``).
+
+    ``oracle``: ``(data, affine)`` the read must equal, or None where the oracle failed
+    (``oracle_error`` says how); ``names``: file names a VoxrayError message may use;
+    ``seed_store``: the undamaged store of a Zarr case.
+    """
+    import voxray as vx
+
+    info["oracle_error"] = oracle_error
+    phase("voxray")
+    try:
+        full, affine = _voxray_read(path, rng)
+    except vx.VoxrayError as exc:
+        msg = f"{type(exc).__name__}: {exc}"
+        info["detail"] = msg[:500]
+        if not _names_file(str(exc), names):
+            info["cls"] = "unnamed"
+        elif oracle is None or info["format"] == "zarr":
+            info["cls"] = "voxray_error"
+        else:
+            info["cls"] = "refused"
+        return info
+    except _Inconsistent as exc:
+        info.update(cls="wrong", detail=f"voxray paths disagree: {exc}"[:1500])
+        return info
+    except MemoryError:
+        import traceback
+
+        info.update(cls="crash", detail="MemoryError", tb=traceback.format_exc()[-3000:])
+        return info
+    except Exception as exc:
+        import traceback
+
+        info.update(
+            cls="other",
+            detail=f"{type(exc).__name__}: {str(exc)[:300]}",
+            tb=traceback.format_exc()[-3000:],
+        )
+        return info
+    phase("compare")
+    if oracle is None:
+        info["cls"] = "tolerant"
+        info["detail"] = f"nibabel: {oracle_error}"
+        return info
+    if seed_store is not None and info["mutation"].startswith(
+        ("zarr_nifti: zarr_nifti field", "zarr_nifti: zarr_nifti bytes")
+    ):
+        # An edited NIfTI header is a new header: the store must read as nibabel reads
+        # that header over the seed's stored values.
+        expected = _nifti_header_oracle(Path(path), seed_store, Path(path).parent / "oracle.nii")
+        if expected is None:
+            info.update(cls="tolerant", detail="nibabel refuses the edited nifti header")
+            return info
+        why = _same(full, expected[0]) or _same_affine(affine, expected[1])
+    else:
+        why = _same(full, oracle[0]) or _same_affine(affine, oracle[1])
+    if why is None:
+        info["cls"] = "equal"
+    elif info["format"] == "zarr" and _undetectable(info["mutation"]):
+        info.update(cls="changed", detail=f"voxray vs seed: {why}"[:500])
+    else:
+        info.update(cls="wrong", detail=f"voxray vs oracle: {why}"[:1500])
+    return info
 
 
 def run_case(seeds_dir, seed: int, case: int, formats=None, phase=lambda _: None, keep=None):
@@ -327,64 +407,12 @@ def run_case(seeds_dir, seed: int, case: int, formats=None, phase=lambda _: None
                 oracle, oracle_error = _nibabel_read(path), None
             except Exception as exc:
                 oracle, oracle_error = None, f"{type(exc).__name__}: {str(exc)[:200]}"
-        info["oracle_error"] = oracle_error
         phase("voxray")
         rng = random.Random(f"{seed}:{case}:read")
-        try:
-            full, affine = _voxray_read(path, rng)
-        except vx.VoxrayError as exc:
-            msg = f"{type(exc).__name__}: {exc}"
-            info["detail"] = msg[:500]
-            if not _names_file(str(exc), names):
-                info["cls"] = "unnamed"
-            elif oracle is None or info["format"] == "zarr":
-                info["cls"] = "voxray_error"
-            else:
-                info["cls"] = "refused"
-            return info
-        except _Inconsistent as exc:
-            info.update(cls="wrong", detail=f"voxray paths disagree: {exc}"[:1500])
-            return info
-        except MemoryError:
-            import traceback
-
-            info.update(cls="crash", detail="MemoryError", tb=traceback.format_exc()[-3000:])
-            return info
-        except Exception as exc:
-            import traceback
-
-            info.update(
-                cls="other",
-                detail=f"{type(exc).__name__}: {str(exc)[:300]}",
-                tb=traceback.format_exc()[-3000:],
-            )
-            return info
-        phase("compare")
-        if oracle is None:
-            info["cls"] = "tolerant"
-            info["detail"] = f"nibabel: {oracle_error}"
-            return info
-        if info["format"] == "zarr" and info["mutation"].startswith(
-            "zarr_nifti: zarr_nifti field"
-        ):
-            # A valid edit of the NIfTI header is a new header: the affine must be
-            # nibabel's from those bytes; the data the seed's unless scaling changed.
-            expected = _nifti_header_affine(Path(path))
-            if expected is None:
-                info.update(cls="tolerant", detail="nibabel refuses the nifti header array")
-                return info
-            why = _same_affine(affine, expected)
-            if why is None and "scl_" not in info["mutation"]:
-                why = _same(full, oracle[0])
-        else:
-            why = _same(full, oracle[0]) or _same_affine(affine, oracle[1])
-        if why is None:
-            info["cls"] = "equal"
-        elif info["format"] == "zarr" and _undetectable(info["mutation"]):
-            info.update(cls="changed", detail=f"voxray vs seed: {why}"[:500])
-        else:
-            info.update(cls="wrong", detail=f"voxray vs oracle: {why}"[:1500])
-        return info
+        seed_store = None
+        if info["format"] == "zarr":
+            seed_store = Path(seeds_dir) / info["seed_file"] / info["seed_file"]
+        return _classify(info, path, names, oracle, oracle_error, rng, phase, seed_store)
     finally:
         if not keep:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -425,6 +453,16 @@ class Report:
     by_format: dict = field(default_factory=lambda: defaultdict(Counter))
     by_mutator: dict = field(default_factory=lambda: defaultdict(Counter))
     listed: list = field(default_factory=list)
+
+    def add(self, r: dict) -> None:
+        """Count one case; keep it in ``listed`` unless it is ``equal`` or ``voxray_error``."""
+        cls = r["cls"]
+        self.counts[cls] += 1
+        self.by_format[r.get("format", "?")][cls] += 1
+        self.by_mutator[r.get("mutator", "?")][cls] += 1
+        if cls not in ("equal", "voxray_error"):
+            r.pop("path", None)
+            self.listed.append(r)
 
     def defects(self) -> list[dict]:
         """The cases in a defect class (``other``, ``wrong``, ``hang``, ``crash``, ``unnamed``)."""
@@ -545,14 +583,7 @@ def run_campaign(
                 r["cls"] = "oracle_fail"  # nibabel itself hung or killed the worker
             if "format" not in r:  # the worker died: rebuild the description (cheap)
                 r.update(_describe_case(seeds_dir, seed, item, formats))
-            cls = r["cls"]
-            report.counts[cls] += 1
-            fmt, mut = r.get("format", "?"), r.get("mutator", "?")
-            report.by_format[fmt][cls] += 1
-            report.by_mutator[mut][cls] += 1
-            if cls not in ("equal", "voxray_error"):
-                r.pop("path", None)
-                report.listed.append(r)
+            report.add(r)
             if progress is not None:
                 progress(done, report)
         report.seconds = time.monotonic() - t0
@@ -561,6 +592,85 @@ def run_campaign(
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _malformed_case(case, phase) -> dict:
+    """Build one hand-made malformed file (``voxray.testing.malformed.Case``) and classify
+    it as a fuzz case: the oracle is nibabel (for a Zarr store, nibabel on the case's
+    ``oracle`` NIfTI file, if it has one)."""
+    warnings.simplefilter("ignore")
+    logging.getLogger("nibabel").setLevel(logging.CRITICAL)
+    phase("setup")
+    d = Path(tempfile.mkdtemp(prefix="voxray-malformed-"))
+    try:
+        path = os.fspath(case.build(d))
+        info = {
+            "case": case.name,
+            "seed_file": case.name,
+            "format": case.name.split("-")[0],
+            "mutator": "malformed",
+            "mutation": f"malformed: {case.description}"[:300],
+        }
+        names = {p.name for p in d.iterdir()} | {Path(path).name}
+        if case.names:
+            names.add(case.names)
+        oracle, oracle_error = None, "nibabel has no reader"
+        source = path
+        if path.rstrip("/").endswith(".zarr"):
+            source = None
+            if case.oracle is not None:
+                (d / "_oracle").mkdir()
+                source = os.fspath(case.oracle(d / "_oracle"))
+        if source is not None:
+            phase("nibabel")
+            try:
+                oracle, oracle_error = _nibabel_read(source), None
+            except Exception as exc:
+                oracle_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        if path.rstrip("/").endswith(".zarr"):
+            info["format"] = "zarr-malformed"  # the seed-oracle rules of the campaign do not apply
+        return _classify(info, path, names, oracle, oracle_error, random.Random(case.name), phase)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_corpus(
+    corpus: dict | None = None,
+    *,
+    workers: int | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+) -> Report:
+    """Run a corpus of hand-made malformed files through the fuzz workers and classes.
+
+    ``corpus`` maps names to :class:`voxray.testing.malformed.Case` (default: its
+    ``CORPUS``). Each case is read by nibabel and by every voxray read path, under the
+    campaign's memory and time limits, and classified as a fuzz case; the report's
+    ``seed`` is -1 and its listed cases carry the corpus name as ``case``.
+
+    Examples
+    --------
+    >>> report = run_corpus(workers=2)  # doctest: +SKIP
+    >>> report.defects()  # doctest: +SKIP
+    []
+    """
+    if corpus is None:
+        from .malformed import CORPUS as corpus
+    _preimport()
+    report = Report(-1, len(corpus), 0.0)
+    t0 = time.monotonic()
+    for name, r in run_pool(
+        list(corpus),
+        lambda name, phase: _malformed_case(corpus[name], phase),
+        workers=workers,
+        time_limit=time_limit,
+        memory_limit=memory_limit,
+    ):
+        r.setdefault("case", name)
+        r.setdefault("format", name.split("-")[0])
+        report.add(r)
+    report.seconds = time.monotonic() - t0
+    return report
 
 
 def run_named(
@@ -616,7 +726,18 @@ def main(argv=None) -> int:
     p.add_argument("--case", type=int, default=None, help="run this one case in-process")
     p.add_argument("--keep", default=None, help="with --case: build the case in this directory")
     p.add_argument("--seeds", default=None, help="reuse (or build) the seeds under this directory")
+    p.add_argument(
+        "--malformed", action="store_true", help="run voxray.testing.malformed.CORPUS instead"
+    )
     args = p.parse_args(argv)
+    if args.malformed:
+        report = run_corpus(workers=args.workers, time_limit=args.time_limit)
+        print(report.summary())
+        for r in report.listed:
+            print(describe(r, -1).rsplit("\n", 1)[0])
+        if args.json:
+            Path(args.json).write_text(json.dumps(report.to_json(), indent=1, default=str))
+        return 1 if report.defects() else 0
     formats = tuple(args.formats) if args.formats else None
     if args.case is not None:
         root = Path(args.seeds or tempfile.mkdtemp(prefix="voxray-fuzz-"))
