@@ -533,6 +533,37 @@ def test_lock_is_exclusive_in_one_process_and_removed_on_release(tmp_path):
         pass
 
 
+def test_lock_rechecks_the_inode_it_locked(tmp_path, monkeypatch):
+    """A writer that opened the lock file just before its holder released (unlinked) it,
+    and locked that unlinked inode after a third writer took the new file, must not
+    believe it holds the destination: it sees the inode changed and tries again."""
+    import fcntl
+
+    from voxray.writers import lock as lock_mod
+
+    dest = str(tmp_path / "r.nii")
+    first = DestinationLock(dest).acquire()
+    third = DestinationLock(dest)
+    real = fcntl.flock
+    raced = []
+
+    def flock_after_a_race(fd, op):
+        if not raced:  # between the late writer's open and its flock
+            raced.append(os.fstat(fd).st_ino)
+            first.release()
+            third.acquire()
+        return real(fd, op)
+
+    monkeypatch.setattr(lock_mod.fcntl, "flock", flock_after_a_race)
+    try:
+        with pytest.raises(vx.DestinationLockedError):
+            DestinationLock(dest).acquire()
+        assert raced and os.stat(lock_path(dest)).st_ino != raced[0]
+        assert is_held(lock_path(dest))  # the third writer's lock, untouched
+    finally:
+        third.release()
+
+
 # -- cleaning --------------------------------------------------------------------------
 
 

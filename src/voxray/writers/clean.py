@@ -32,6 +32,7 @@ import re
 import shutil
 import stat
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -207,6 +208,13 @@ def _remove(item: Leftover) -> bool:
             DestinationLock(item.dest).acquire().release()
         except DestinationLockedError:
             return False
+        except OSError as e:
+            warnings.warn(
+                f"voxray clean could not remove {item.path!r}: {e.strerror or e}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
         return True
     lock = DestinationLock(item.dest) if item.dest is not None else None
     try:
@@ -216,9 +224,14 @@ def _remove(item: Leftover) -> bool:
             shutil.rmtree(item.path)
         else:
             os.unlink(item.path)
-    except DestinationLockedError:
-        return False
-    except FileNotFoundError:
+    except (DestinationLockedError, FileNotFoundError):
+        return False  # a writer took it meanwhile, or someone else removed it
+    except OSError as e:
+        warnings.warn(
+            f"voxray clean could not remove {item.path!r}: {e.strerror or e}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return False
     finally:
         if lock is not None:
@@ -234,7 +247,8 @@ def clean_stale(
     cache: bool = False,
 ) -> list[Leftover]:
     """Remove voxray's stale leftovers (see :func:`find_leftovers`); return what was
-    removed (with ``dry_run``: what would be, removing nothing).
+    removed (with ``dry_run``: what would be, removing nothing). A leftover that cannot
+    be removed (a read-only directory) is skipped with a ``RuntimeWarning``.
 
     Examples
     --------
