@@ -234,17 +234,25 @@ def test_file_size_limit_is_a_write_failed_error(tmp_path, src):
     destination, nothing left behind, the old destination unchanged."""
     root = tmp_path / "out"
     _old_destinations(root, SAVES)
+    (root / "convert").mkdir()
     res = run_child(
         tmp_path,
         f"""
 img = vx.load({str(src)!r})
 limit({LIMIT})
 {_write_cases(root, SAVES)}
-report(results=results)
+from voxray.cli import main
+rc = main(["convert", "-q", {str(src)!r}, {str(root / "convert" / "c.nii.gz")!r}])
+report(results=results, rc=rc)
 """,
     )
     assert set(res["results"]) == set(SAVES)
     _check_cases(res["results"], errno.EFBIG)
+    # voxray convert: exit status 2, the error on stderr, nothing left behind
+    assert res["rc"] == 2
+    assert "voxray convert: error: [Errno 27] writing" in res["_stderr"]
+    assert "c.nii.gz" in res["_stderr"]
+    assert os.listdir(root / "convert") == []
 
 
 def test_index_writes_under_a_file_size_limit(tmp_path, monkeypatch):

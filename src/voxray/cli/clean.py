@@ -41,12 +41,19 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+def _size(n: float) -> str:
+    """Bytes as people read them.
+
+    >>> _size(512), _size(3 * 2**20)
+    ('512 B', '3.0 MiB')
+    """
+    if n < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
-    return f"{n} B"  # not reached
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:.1f} {unit}"
 
 
 def run(args) -> int:

@@ -33,7 +33,7 @@ import socket
 
 from ..errors import DestinationLockedError
 
-__all__ = ["LOCK_SUFFIX", "DestinationLock", "holder", "is_held", "lock_path"]
+__all__ = ["LOCK_SUFFIX", "DestinationLock", "describe", "holder", "is_held", "lock_path"]
 
 #: What follows ``.NAME`` in a lock file's name.
 LOCK_SUFFIX = ".voxray-lock"
@@ -60,7 +60,16 @@ def _read_holder(fd: int) -> dict:
 
 def holder(path: str) -> dict:
     """What the holder of lock file ``path`` wrote: ``pid``, ``host``, ``started``,
-    ``destination``, ``files`` ({} if unreadable, empty or absent)."""
+    ``destination``, ``files`` ({} if unreadable, empty or absent).
+
+    >>> import tempfile, os
+    >>> dest = os.path.join(tempfile.mkdtemp(), "out.nii")
+    >>> with DestinationLock(dest):
+    ...     holder(lock_path(dest))["pid"] == os.getpid()
+    True
+    >>> holder(lock_path(dest))
+    {}
+    """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -72,7 +81,11 @@ def holder(path: str) -> dict:
 
 
 def describe(info: dict) -> str:
-    """A holder as a message says it: ``pid 123 on host x since 2026-...``."""
+    """A holder as a message says it.
+
+    >>> describe({"pid": 12, "host": "node1", "started": "2026-01-02T03:04:05+00:00"})
+    'pid 12 on host node1 since 2026-01-02T03:04:05+00:00'
+    """
     if not info.get("pid"):
         return "a writer that has not yet said who it is"
     return f"pid {info['pid']} on host {info.get('host', '?')} since {info.get('started', '?')}"
@@ -83,6 +96,14 @@ def is_held(path: str) -> bool:
 
     The probe takes the lock for an instant when it is free; a writer arriving in that
     instant is refused as if another writer held it.
+
+    >>> import tempfile, os
+    >>> dest = os.path.join(tempfile.mkdtemp(), "out.nii")
+    >>> with DestinationLock(dest):
+    ...     is_held(lock_path(dest))
+    True
+    >>> is_held(lock_path(dest))
+    False
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
