@@ -422,7 +422,13 @@ def run_case(seeds_dir, seed: int, case: int, formats=None, phase=lambda _: None
 
 
 def _build_seeds_child(directory) -> None:  # pragma: no cover - in a child process
-    build_seeds(directory)
+    try:
+        build_seeds(directory)
+    except BaseException:
+        import traceback
+
+        Path(f"{directory}.error").write_text(traceback.format_exc())
+        raise
 
 
 def prepare_seeds(directory) -> Path:
@@ -438,7 +444,9 @@ def prepare_seeds(directory) -> Path:
     proc.start()
     proc.join()
     if proc.exitcode != 0:
-        raise RuntimeError(f"building the fuzz seeds failed (exit code {proc.exitcode})")
+        error = Path(f"{seeds}.error")
+        why = error.read_text() if error.exists() else ""
+        raise RuntimeError(f"building the fuzz seeds failed (exit code {proc.exitcode}):\n{why}")
     return seeds
 
 
