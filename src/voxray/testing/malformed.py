@@ -85,7 +85,8 @@ class Case:
         The error class; ``None``: the file reads as nibabel reads it.
     at : {"load", "read"}
         Where the error must come: at ``vx.load``, or at the first read of the data
-        (``np.asanyarray(img.dataobj)``) after a successful load.
+        (``np.asanyarray(img.dataobj)``, ``img.get_fdata()``, ``img.to_dask().compute()``)
+        after a successful load.
     warning : type of Warning or None
         A warning the load-and-read must give (for ``expected=None``).
     matches : str
@@ -559,6 +560,20 @@ def _cases_nifti1() -> list[Case]:
                 f"nifti1-pixdim-{what}-with-sform",
                 f"pixdim[1] = {value} with a usable sform (nibabel: the affine is the"
                 " sform; zooms follow the sform)",
+                build,
+                None,
+                intact=intact,
+            )
+        )
+    for value, what, nibabel_does in (
+        (float("nan"), "nan", "the qform's column holds NaN"),
+        (0.0, "zero", "sets a zero pixdim to 1 at load, with a log message"),
+    ):
+        build, intact = _patched(_n1_qform_only, N1, pixdim=(3, value))
+        add(
+            Case(
+                f"nifti1-pixdim-{what}-qform-only",
+                f"pixdim[3] = {value} in a qform-only image (nibabel: {nibabel_does})",
                 build,
                 None,
                 intact=intact,
