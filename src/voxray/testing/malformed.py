@@ -1006,8 +1006,8 @@ def _cases_pairs() -> list[Case]:
             "a pair's 348-byte .hdr (magic 'ni1', vox_offset 0) renamed .nii: its data is"
             " elsewhere (nibabel: reads the header's own bytes as voxels, 348, 3, ...)",
             _renamed(_pair, "p.nii"),
-            TruncatedFileError,
-            matches=r"348 bytes",
+            InvalidHeaderError,
+            matches=r"vox_offset.*0",
             intact=_pair,
         )
     )
