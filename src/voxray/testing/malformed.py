@@ -435,13 +435,16 @@ def _cases_nifti1() -> list[Case]:
             intact=intact,
         )
     )
-    for value, what in ((0, "zero"), (8, "eight"), (-1, "negative")):
+    for value, what, nibabel_does in (
+        (0, "zero", "loads, reads an empty array of shape (0,): the 240 bytes of voxels vanish"),
+        (8, "eight", "guesses the other byte order, then HeaderDataError at load"),
+        (-1, "negative", "guesses the other byte order, then HeaderDataError at load"),
+    ):
         build, intact = _patched(_n1, N1, dim=(0, value))
         add(
             Case(
                 f"nifti1-dim0-{what}",
-                f"dim[0] = {value}: no array of {value} dimensions (nibabel: dim[0] outside"
-                " 1..7 makes it guess the other byte order, then fail)",
+                f"dim[0] = {value}, outside 1..7 (nibabel: {nibabel_does})",
                 build,
                 InvalidHeaderError,
                 matches=rf"dim\[0\].*{value}|dim.*{value}",
@@ -772,8 +775,8 @@ def _cases_nifti1() -> list[Case]:
     add(
         Case(
             "nifti1-transform-codes-out-of-range",
-            "sform_code -7, qform_code 300, not NIfTI xform codes (nibabel: loads;"
-            " a nonzero sform code means the sform is used)",
+            "sform_code -7, qform_code 300, not NIfTI xform codes (nibabel: sets both to 0"
+            " at load, with a log message; the affine comes from the pixdims)",
             build,
             None,
             intact=intact,
@@ -1755,7 +1758,7 @@ def _cases_other() -> list[Case]:
     out.append(
         Case(
             "afni-missing-brik",
-            "a HEAD without its BRIK (nibabel: FileNotFoundError)",
+            "a HEAD without its BRIK (nibabel: loads, FileNotFoundError at the read)",
             _then(_copy(*_AFNI), lambda p: (p.parent / _AFNI[1]).unlink()),
             ImageNotFoundError,
             matches=r"missing|not found|no such",
@@ -1779,7 +1782,7 @@ def _cases_other() -> list[Case]:
         Case(
             "afni-brick-types-unknown",
             "scaled+tlrc.HEAD with BRICK_TYPES 9, no AFNI type code (nibabel:"
-            " AFNIImageError or KeyError at load)",
+            " AFNIImageError 'Can't deduce image data type' at load)",
             _then(
                 _copy(*_AFNI),
                 _replace_in_file(b"count = 1\n 1\n", b"count = 1\n 9\n", "BRICK_TYPES"),
@@ -1833,7 +1836,7 @@ def _cases_other() -> list[Case]:
     out.append(
         Case(
             "parrec-missing-rec",
-            "a PAR without its REC (nibabel: FileNotFoundError at load)",
+            "a PAR without its REC (nibabel: FileNotFoundError)",
             _then(_copy(*_PAR), lambda p: (p.parent / _PAR[1]).unlink()),
             ImageNotFoundError,
             matches=r"[Nn]o such file|missing",
