@@ -22,7 +22,7 @@ SRC = Path(voxray.__file__).parent
 LAYERS: list[tuple[str, ...]] = [
     ("voxray.errors",),
     ("voxray.planning", "voxray.sources"),
-    ("voxray.reader", "voxray.graph", "voxray.proxy"),
+    ("voxray.reader", "voxray.graph", "voxray.proxy", "voxray.headers"),
     ("voxray.xarray.transform", "voxray.xarray.index", "voxray.xarray.build"),
     ("voxray.image",),
     ("voxray.writers",),

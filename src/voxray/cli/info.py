@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from ..errors import VoxrayError
+from ..headers import xyzt_units
 from .options import add_storage_options, storage_options
 
 __all__ = ["add_parser", "describe", "run"]
@@ -198,7 +199,7 @@ def describe(path: str, storage_options: dict | None = None) -> dict:
     zooms = [float(z) for z in hdr.get_zooms()] if hasattr(hdr, "get_zooms") else None
     units = None
     if hasattr(hdr, "get_xyzt_units"):
-        space, time = hdr.get_xyzt_units()
+        space, time = xyzt_units(hdr)
         units = {"space": space, "time": time}
     elif _has(hdr, "tr"):  # FreeSurfer MGH: mm, and the footer's TR in ms
         units = {"space": "mm", "time": "ms"}

@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import aff2axcodes, inv_ornt_aff, io_orientation
-from nibabel.spatialimages import SpatialImage
+from nibabel.spatialimages import HeaderDataError, SpatialImage
 
-from ..errors import InvalidAffineError
+from ..errors import InvalidAffineError, VoxrayError
 from ..planning import normalize_index
 from ..proxy import ArrayProxy, DaskProxy, is_dask_array
 
@@ -178,7 +178,16 @@ class Image(metaclass=_ImageFactory):
     def _derive(self, dataobj, affine) -> Image:
         """A new image of the same class with new data and affine (header follows, as in
         nibabel's slicer and ``as_reoriented``)."""
-        new = type(self)(dataobj, affine, self.header, extra=self.extra.copy())
+        try:
+            new = type(self)(dataobj, affine, self.header, extra=self.extra.copy())
+        except (HeaderDataError, ValueError, np.linalg.LinAlgError) as e:
+            if isinstance(e, VoxrayError):
+                raise
+            name = self.get_filename() or "the image"
+            raise InvalidAffineError(
+                f"{name!r}: the derived image's affine {np.asarray(affine)[:3].tolist()!r} "
+                f"cannot be stored in its header: {e}"
+            ) from None
         new._provenance = self._provenance.derived()
         return new
 
@@ -315,7 +324,13 @@ class Image(metaclass=_ImageFactory):
         ornt = np.asarray(ornt)
         if np.array_equal(ornt, [[0, 1], [1, 1], [2, 1]]):
             return self
-        new_affine = self.affine.dot(inv_ornt_aff(ornt, self.shape))
+        flip = inv_ornt_aff(ornt, self.shape)
+        # As affine @ flip, with the rotation and translation kept apart: the product's
+        # nan * 0 terms would spread a NaN translation into the rotation (nibabel then
+        # cannot decompose the affine for the header's qform).
+        new_affine = np.eye(4)
+        new_affine[:3, :3] = self.affine[:3, :3] @ flip[:3, :3]
+        new_affine[:3, 3] = self.affine[:3, :3] @ flip[:3, 3] + self.affine[:3, 3]
         obj = self.dataobj
         if isinstance(obj, ArrayProxy | DaskProxy):
             data = obj.reoriented(ornt)

@@ -10,6 +10,7 @@ import xarray as xr
 from nibabel.affines import apply_affine
 from nibabel.orientations import axcodes2ornt, ornt2axcodes, ornt_transform
 
+from ..headers import xyzt_units
 from ..image import orientation
 from .build import DIMS, affine_of
 from .transform import VOXEL_DIMS
@@ -126,7 +127,7 @@ class VoxrayAccessor:
             img.provenance = Provenance(files=frozenset([_local_name(source)]))
         hdr = img.header
         if hasattr(hdr, "set_xyzt_units"):
-            space, time = hdr.get_xyzt_units()
+            space, time = xyzt_units(hdr)
             hdr.set_xyzt_units(
                 space if space != "unknown" else "mm", "sec" if "t" in da.coords else time
             )

@@ -19,6 +19,7 @@ import os
 import numpy as np
 import xarray as xr
 
+from ..headers import xyzt_units
 from .index import AffineIndex, AxisIndex
 from .transform import VOXEL_DIMS, WORLD_NAMES, AffineTransform
 
@@ -100,7 +101,7 @@ def _time_coord(header, n: int) -> xr.Variable | None:
     step = float(zooms[3])
     if step <= 0:
         return None
-    _, unit = header.get_xyzt_units()
+    _, unit = xyzt_units(header)
     toffset = float(header["toffset"]) if _has(header, "toffset") else 0.0
     if unit in _TIME_SCALE or unit == "unknown":
         scale = _TIME_SCALE.get(unit, 1.0)

@@ -178,6 +178,13 @@ def read_header(
             break
     if klass is None:
         sizeof_hdr = int.from_bytes(sniff[:4], "little")
+        if split_url(header_name)[1].lower().endswith(".gz") and (
+            getattr(hspec, "compression", None) != "gzip"
+        ):
+            raise NotAnImageError(
+                f"{header_name!r} is named .gz, but it is not gzip data (it does not start "
+                f"with the gzip magic 1f 8b), nor a NIfTI or Analyze header"
+            )
         raise NotAnImageError(
             f"{header_name!r} is not a NIfTI-1, NIfTI-2 or Analyze header: sizeof_hdr is "
             f"{sizeof_hdr!r} (or {int.from_bytes(sniff[:4], 'big')!r} big-endian) and magic is "
@@ -191,7 +198,7 @@ def read_header(
     except (HeaderDataError, HeaderTypeError, ValueError) as e:
         raise InvalidHeaderError(f"{header_name!r}: cannot parse the header: {e}") from None
     single_file = len(klass.files_types) == 1
-    check_raw(first, sniff, header_name)
+    check_raw(first, sniff, header_name, single_file=single_file)
     check_dtype(first, header_name)
 
     # How many header bytes nibabel will want: extensions run up to vox_offset

@@ -41,7 +41,9 @@ def _field(header, name: str):
     return header.get(name, None)
 
 
-def check_raw(header, raw: bytes, name: str, *, data_offset: bool = True) -> None:
+def check_raw(
+    header, raw: bytes, name: str, *, single_file: bool = False, data_offset: bool = True
+) -> None:
     """Checks on nibabel's *unchecked* parse of the header bytes ``raw``.
 
     Runs before any size the header gives is used to read or allocate.
@@ -63,6 +65,12 @@ def check_raw(header, raw: bytes, name: str, *, data_offset: bool = True) -> Non
                 f"big-endian); it must be 0 to {MAX_NDIM}"
             )
         ndim = int(dim[0])
+        if ndim == 0 and any(int(n) > 1 for n in dim[1:]):
+            # nibabel reads shape (0,): the voxels the other dims describe would vanish.
+            raise InvalidHeaderError(
+                f"{name!r}: dim[0] (the number of dimensions) is 0, but dim = "
+                f"{[int(n) for n in dim]!r} describes voxels; it must be 1 to {MAX_NDIM}"
+            )
         dims = [int(n) for n in dim[1 : ndim + 1]]
         if any(n < 0 for n in dims):
             raise InvalidHeaderError(
@@ -81,6 +89,13 @@ def check_raw(header, raw: bytes, name: str, *, data_offset: bool = True) -> Non
             raise InvalidHeaderError(
                 f"{name!r}: vox_offset (the data offset) is {value}; it cannot be negative"
             )
+        if value == 0 and single_file:
+            # nibabel's check lets 0 through, then reads the header's own bytes as voxels.
+            raise InvalidHeaderError(
+                f"{name!r}: vox_offset (the data offset) is 0 in a single-file image: its "
+                f"data starts after the header and extension flag, at byte "
+                f"{header.template_dtype.itemsize + 4} or later"
+            )
     slope, inter = _field(header, "scl_slope"), _field(header, "scl_inter")
     if slope is not None and inter is not None:
         s, i = float(slope), float(inter)
@@ -94,13 +109,18 @@ def check_raw(header, raw: bytes, name: str, *, data_offset: bool = True) -> Non
 
 def check_dtype(header, name: str) -> None:
     """The header's datatype code names a dtype nibabel (and voxray) reads."""
+    code = int(header["datatype"]) if "datatype" in header else "?"
     try:
-        header.get_data_dtype()
+        dtype = header.get_data_dtype()
     except Exception as e:  # HeaderDataError, KeyError, TypeError... from nibabel's tables
-        code = int(header["datatype"]) if "datatype" in header else "?"
         raise UnsupportedDataTypeError(
             f"{name!r}: datatype code {code!r} is not one voxray or nibabel can read ({e})"
         ) from None
+    if dtype.kind == "V" and not dtype.fields:  # DT_UNKNOWN, DT_BINARY, float128 here...
+        raise UnsupportedDataTypeError(
+            f"{name!r}: datatype code {code!r} names no type voxray or nibabel can read "
+            f"(nibabel: 'data code {code} not supported')"
+        )
 
 
 def check_extensions(header, hbytes: bytes, name: str, *, single_file: bool) -> None:

@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from ...headers import xyzt_units
+
 __all__ = [
     "AXES",
     "header_json",
@@ -52,12 +54,12 @@ def nifti_to_zarr_perm(ndim: int) -> tuple[int, ...]:
 
 
 def space_unit(header) -> str:
-    unit = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "unknown"
+    unit = xyzt_units(header)[0]
     return _SPACE_UNITS.get(unit, "millimeter")
 
 
 def time_unit(header) -> str | None:
-    unit = header.get_xyzt_units()[1] if hasattr(header, "get_xyzt_units") else "unknown"
+    unit = xyzt_units(header)[1]
     if unit == "unknown":
         return "second"
     return _TIME_UNITS.get(unit)  # Hz, ppm and rad/s are not OME time units

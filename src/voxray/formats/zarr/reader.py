@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,14 +80,59 @@ class ZarrSpec:
     def name(self) -> str:
         return f"{self.url}/{self.array}"
 
+    #: The writer wrote every chunk (``voxray.all_chunks``): a missing one is damage,
+    #: not the fill value.
+    all_chunks: bool = False
+
     def open(self):
         import zarr
 
         from ...sources.remote import thaw
 
-        return zarr.open_array(
-            store(self.url, thaw(self.storage_options), True), path=self.array, mode="r"
-        )
+        base = store(self.url, thaw(self.storage_options), True)
+        if self.all_chunks:
+            base = _every_chunk_store(base, self.url, self.array)
+        return zarr.open_array(base, path=self.array, mode="r")
+
+
+def _every_chunk_store(base, url: str, array: str):
+    """``base``, where reading a missing chunk of ``array`` raises a CorruptStoreError.
+
+    zarr reads a missing chunk as the fill value: right for a store written
+    without empty chunks, silently wrong data for one whose writer wrote every
+    chunk (voxray's, which says so in the array's ``voxray.all_chunks``).
+    """
+    import zarr.storage
+
+    prefix = f"{array}/c"
+
+    class EveryChunkStore(zarr.storage.WrapperStore):
+        # Raising inside zarr's gather would abandon its other fetches; the key is noted
+        # and the read that asked for it raises (ZarrReader.read_raw, check_missing).
+        def __init__(self, store):
+            super().__init__(store)
+            self.missing: set[str] = set()
+            self.lock = threading.Lock()
+
+        async def get(self, key, prototype, byte_range=None):
+            got = await super().get(key, prototype, byte_range)
+            if got is None and (key == prefix or key.startswith(prefix + "/")):
+                with self.lock:
+                    self.missing.add(key)
+            return got
+
+        def check_missing(self) -> None:
+            with self.lock:
+                keys, self.missing = sorted(self.missing), set()
+            if keys:
+                more = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+                raise CorruptStoreError(
+                    f"{url!r}: array {array!r}: chunk {keys[0]!r}{more} is missing, but the "
+                    f"store was written with every chunk: it is damaged (a deleted or lost "
+                    f"chunk file)"
+                )
+
+    return EveryChunkStore(base)
 
 
 @dataclass(frozen=True)
@@ -111,6 +157,9 @@ class ZarrReader(BaseReader):
                 key.append(slice(lo, lo + (s.count - 1) * step + 1, step))
         try:
             data = np.asarray(arr[tuple(key)])
+            check = getattr(arr.store, "check_missing", None)
+            if check is not None:
+                check()
         except VoxrayError:
             raise
         except (RuntimeError, ValueError, TypeError, EOFError) as e:  # codec, shape errors
@@ -287,12 +336,30 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
             f"{len(names)} axes {names!r}"
         )
     shape0 = tuple(arr0.shape[names.index(a)] for a in nifti_axes)
+    declared = dict(attrs.get("voxray") or {}).get("nifti_zarr") or any(
+        dict(m.get("metadata") or {}).get("nifti_zarr") for m in ome["multiscales"]
+    )
     if "nifti" in group:
-        header = _header_from_bytes(bytes(np.asarray(group["nifti"][:])), url)
+        try:
+            raw = bytes(np.asarray(group["nifti"][:]))
+        except VoxrayError:
+            raise
+        except Exception as e:  # a chunk of another size, a codec error
+            raise CorruptStoreError(
+                f"{url!r}: array 'nifti' (the NIfTI header) cannot be decoded "
+                f"({type(e).__name__}: {e})"
+            ) from None
+        header = _header_from_bytes(raw, url)
         klass = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
         affine0 = header.get_best_affine()
         source_header = header.copy()
         _cross_check(url, header, arr, shape, level, shape0)
+    elif declared:
+        raise CorruptStoreError(
+            f"{url!r}: the store says it is NIfTI-Zarr, but its 'nifti' array (the NIfTI "
+            f"header: affine, scaling, units) is missing; read as plain OME-Zarr its affine "
+            f"and scaling would be wrong"
+        )
     else:
         header = nib.Nifti1Header()
         header.set_data_dtype(arr.dtype)
@@ -328,6 +395,7 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
         datasets[level]["path"],
         freeze(storage_options or {}),
         hashlib.sha256(meta.encode()).hexdigest()[:16],
+        bool(dict(arr.attrs.get("voxray") or {}).get("all_chunks")),
     )
     reader = ZarrReader(spec, layout, perm)
     proxy = ArrayProxy.from_reader(reader, chunks=chunks)
