@@ -21,7 +21,7 @@ from voxray.testing.fuzz_seeds import FORMATS, load_seeds
 
 #: The bounded campaign: a fixed seed (reproducible), overridable to explore.
 CAMPAIGN_SEED = int(os.environ.get("VOXRAY_FUZZ_SEED", "12"))
-CAMPAIGN_CASES = int(os.environ.get("VOXRAY_FUZZ_CASES", "2000"))
+CAMPAIGN_CASES = int(os.environ.get("VOXRAY_FUZZ_CASES", "1500"))
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ import logging
 import multiprocessing as mp
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -308,6 +309,32 @@ def _undetectable(mutation: str) -> bool:
     return mutation.startswith(("zarr_chunk: zarr_chunk flip", "zarr_chunk: zarr_chunk swap"))
 
 
+#: Address space voxray may add while it reads one case (the seeds are under 1 MB; the
+#: dask threads' stacks and malloc arenas fit): more is an allocation sized by a lying
+#: header, a ``MemoryError`` and so a ``crash``, even below the worker's hard limit.
+READ_BUDGET = 1024**3
+
+
+@contextlib.contextmanager
+def _memory_budget(nbytes: int):
+    """Lower the soft ``RLIMIT_AS`` to the current size + ``nbytes`` for the block."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        yield
+        return
+    limit = size + nbytes
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 def _classify(
     info: dict, path: str, names, oracle, oracle_error, rng, phase, seed_store=None
 ) -> dict:
@@ -322,7 +349,8 @@ def _classify(
     info["oracle_error"] = oracle_error
     phase("voxray")
     try:
-        full, affine = _voxray_read(path, rng)
+        with _memory_budget(READ_BUDGET):
+            full, affine = _voxray_read(path, rng)
     except vx.VoxrayError as exc:
         msg = f"{type(exc).__name__}: {exc}"
         info["detail"] = msg[:500]
@@ -494,15 +522,15 @@ class Report:
             f"{self.cases} cases (seed {self.seed}) in {self.seconds:.1f} s "
             f"({self.cases / max(self.seconds, 1e-9):.1f} cases/s)",
             "",
-            f"{'format':<10}" + "".join(f"{c:>13}" for c in cols),
+            f"{'format':<16}" + "".join(f"{c:>13}" for c in cols),
         ]
         for name, counter in sorted(self.by_format.items()):
-            lines.append(f"{name:<10}" + "".join(f"{counter.get(c, 0):>13}" for c in cols))
-        lines.append(f"{'total':<10}" + "".join(f"{self.counts.get(c, 0):>13}" for c in cols))
+            lines.append(f"{name:<16}" + "".join(f"{counter.get(c, 0):>13}" for c in cols))
+        lines.append(f"{'total':<16}" + "".join(f"{self.counts.get(c, 0):>13}" for c in cols))
         lines.append("")
-        lines.append(f"{'mutator':<12}" + "".join(f"{c:>13}" for c in cols))
+        lines.append(f"{'mutator':<16}" + "".join(f"{c:>13}" for c in cols))
         for name, counter in sorted(self.by_mutator.items()):
-            lines.append(f"{name:<12}" + "".join(f"{counter.get(c, 0):>13}" for c in cols))
+            lines.append(f"{name:<16}" + "".join(f"{counter.get(c, 0):>13}" for c in cols))
         bad = self.defects()
         if bad:
             lines += ["", f"{len(bad)} defect cases:"]
