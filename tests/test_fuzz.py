@@ -109,6 +109,15 @@ def _fine():
     return {"cls": "equal"}
 
 
+def _allocate_within_the_hard_limit():
+    # 1.5 GiB: under the worker's 3 GiB hard limit, over the 1 GiB budget of a read
+    from voxray.testing.fuzz import READ_BUDGET, _memory_budget
+
+    with _memory_budget(READ_BUDGET):
+        np.ones(3 * 1024**3 // 2, np.uint8)
+    return {"cls": "equal"}
+
+
 def test_the_classifier_puts_each_failure_in_its_class():
     from voxray.testing.fuzz import run_named
 
@@ -126,6 +135,14 @@ def test_the_classifier_puts_each_failure_in_its_class():
     assert results["alloc"]["cls"] == "crash"
     assert results["alloc"]["detail"] == "MemoryError"
     assert results["fine"]["cls"] == "equal"  # the workers were restarted and went on
+
+
+def test_a_read_allocating_past_its_budget_is_a_crash_below_the_hard_limit():
+    from voxray.testing.fuzz import run_named
+
+    results = run_named({"budget": _allocate_within_the_hard_limit}, workers=1)
+    assert results["budget"]["cls"] == "crash"
+    assert results["budget"]["detail"] == "MemoryError"
 
 
 def test_workers_are_replaced_and_every_item_answered():
