@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from nibabel.spatialimages import HeaderDataError
 
 from ...errors import (
     CorruptStoreError,
@@ -35,6 +36,9 @@ from ...sources import is_url, open_source
 from ..nifti.validate import check_dtype, check_extensions, check_parsed, check_raw
 
 __all__ = ["ZarrReader", "ZarrSpec", "load_zarr", "open_group", "store"]
+
+#: Largest ``nifti`` array (header and extensions) a store may hold.
+MAX_NIFTI_BYTES = 256 * 2**20
 
 
 def store(url: str, storage_options: dict | None, read_only: bool):
@@ -162,7 +166,15 @@ class ZarrReader(BaseReader):
                 check()
         except VoxrayError:
             raise
-        except (RuntimeError, ValueError, TypeError, EOFError) as e:  # codec, shape errors
+        except (
+            RuntimeError,
+            ValueError,
+            TypeError,
+            EOFError,
+            ZeroDivisionError,
+            OverflowError,
+            IndexError,
+        ) as e:  # codec, shape and chunk-grid errors
             spec = self.source
             raise CorruptStoreError(
                 f"{spec.url!r}: array {spec.array!r}, selection {tuple(key)!r}: a chunk cannot "
@@ -203,6 +215,12 @@ def _header_from_bytes(raw: bytes, where: str):
         ) from None
     check_dtype(header, where)
     check_parsed(header, where)
+    try:  # nibabel's own checks (magic, sizeof_hdr...), as a .nii's header gets them
+        cls.from_fileobj(io.BytesIO(raw), check=True)
+    except Exception as e:
+        raise InvalidHeaderError(
+            f"{where!r}: invalid NIfTI header: {type(e).__name__}: {e}"
+        ) from None
     return header
 
 
@@ -253,6 +271,12 @@ def _check_axes(url: str, names: list, arr, datasets: list, level: int) -> None:
             f"{url!r}: level {level} has {arr.ndim} dimensions, but the OME metadata names "
             f"{len(names)} axes {names!r}"
         )
+    grid = tuple(arr.metadata.chunk_grid.chunk_shape)
+    if len(grid) != arr.ndim or any(int(c) < 1 for c in grid):
+        raise InvalidHeaderError(
+            f"{url!r}: level {level}'s chunk grid {grid!r} is not one positive size per axis "
+            f"of its shape {tuple(arr.shape)!r}"
+        )
     for n in sorted({0, level}):
         scale, translation = _transforms(datasets[n])
         if len(scale) != len(names) or len(translation) != len(names):
@@ -301,7 +325,16 @@ def load_zarr(url, level: int = 0, storage_options: dict | None = None, chunks="
         raise
     except json.JSONDecodeError as e:
         raise CorruptStoreError(f"{url!r}: a zarr.json cannot be parsed ({e})") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        ZeroDivisionError,
+        HeaderDataError,
+    ) as e:
         raise InvalidHeaderError(
             f"{url!r}: its metadata does not describe an OME-Zarr image ({type(e).__name__}: {e})"
         ) from None
@@ -340,8 +373,14 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
         dict(m.get("metadata") or {}).get("nifti_zarr") for m in ome["multiscales"]
     )
     if "nifti" in group:
+        nifti = group["nifti"]
+        if len(nifti.shape) != 1 or not 348 <= nifti.shape[0] <= MAX_NIFTI_BYTES:
+            raise InvalidHeaderError(
+                f"{url!r}: array 'nifti' has shape {tuple(nifti.shape)!r}; a NIfTI header "
+                f"(with its extensions) is one dimension of 348 to {MAX_NIFTI_BYTES} bytes"
+            )
         try:
-            raw = bytes(np.asarray(group["nifti"][:]))
+            raw = bytes(np.asarray(nifti[:]))
         except VoxrayError:
             raise
         except Exception as e:  # a chunk of another size, a codec error
@@ -399,7 +438,14 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
     )
     reader = ZarrReader(spec, layout, perm)
     proxy = ArrayProxy.from_reader(reader, chunks=chunks)
-    img = class_for_nibabel(klass)(proxy, affine, header)
+    vklass = class_for_nibabel(klass)
+    try:
+        img = vklass(proxy, affine, header)  # the header follows the level's affine
+    except (HeaderDataError, ValueError):
+        # An affine nibabel cannot store (a non-finite sform row cannot be decomposed
+        # into a qform): as a .nii with that header loads, the header stays as stored.
+        img = vklass(proxy, None, header)
+        img._affine = affine
     img.provenance = Provenance(
         files=frozenset([url]),
         header=source_header if level == 0 else None,
