@@ -682,6 +682,26 @@ def test_clean_keeps_leftovers_younger_than_the_threshold(tmp_path, src):
     assert _leftovers(out) == sorted(new)
 
 
+def test_clean_skips_the_other_files_of_a_held_pair(tmp_path):
+    """A pair's header temporary is kept while its image file's lock is held (the holder
+    lists the header in its lock file)."""
+    from voxray.writers.atomic import AtomicFile
+
+    img, hdr = str(tmp_path / "p.img"), str(tmp_path / "p.hdr")
+    lock = DestinationLock(img, [hdr]).acquire()
+    try:
+        temp = AtomicFile(hdr)  # a header being written under the pair's lock
+        os.close(temp.fd)
+        assert find_leftovers([tmp_path], older_than=0) == []
+        assert clean_stale([tmp_path], older_than=0) == []
+        assert os.path.exists(temp.path)
+    finally:
+        lock.release()
+    removed = clean_stale([tmp_path], older_than=0)  # the holder is gone: stale now
+    assert [r.path for r in removed] == [temp.path]
+    assert os.listdir(tmp_path) == []
+
+
 def test_clean_recursive_and_cache(tmp_path, src, monkeypatch):
     out = tmp_path / "out"
     sub = out / "sub"
