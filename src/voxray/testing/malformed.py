@@ -1300,6 +1300,28 @@ def _data_chunks(store: Path) -> list[Path]:
     return sorted(p for p in (store / "0" / "c").rglob("*") if p.is_file())
 
 
+def _zarr_all_chunks(d: Path) -> Path:
+    """The store with level 0 marked ``voxray.all_chunks`` and every chunk written (its
+    empty chunks written as zeros, as a writer that writes every chunk would)."""
+    import zarr
+
+    store = _zarr(d)
+    level = zarr.open_array(str(store / "0"), mode="r+")
+    level.attrs["voxray"] = {**dict(level.attrs.get("voxray") or {}), "all_chunks": True}
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        zarr.open_array(str(store / "0"), mode="r+")[...] = level[...]
+    return store
+
+
+def _without_chunk(base: Builder) -> Builder:
+    def build(d: Path) -> Path:
+        store = base(d)
+        (store / "0" / "c" / "0" / "0" / "0").unlink()
+        return store
+
+    return build
+
+
 def _nifti_chunk(store: Path) -> Path:
     return next(p for p in sorted((store / "nifti" / "c").rglob("*")) if p.is_file())
 
@@ -1367,6 +1389,19 @@ def _cases_zarr() -> list[Case]:
             None,
             intact=_zarr,
             oracle=_zarr_missing_chunk_oracle,
+        )
+    )
+
+    out.append(
+        Case(
+            "zarr-missing-chunk-all-chunks",
+            "a chunk deleted from an array whose attributes say voxray.all_chunks (its"
+            " writer wrote every chunk): the chunk is lost, not empty",
+            _without_chunk(_zarr_all_chunks),
+            CorruptStoreError,
+            at="read",
+            matches=r"chunk",
+            intact=_zarr_all_chunks,
         )
     )
 
