@@ -772,7 +772,7 @@ def main(argv=None) -> int:
         for r in report.listed:
             print(describe(r, -1).rsplit("\n", 1)[0])
         if args.json:
-            Path(args.json).write_text(json.dumps(report.to_json(), indent=1, default=str))
+            _write_json(args.json, report)
         return 1 if report.defects() else 0
     formats = tuple(args.formats) if args.formats else None
     if args.case is not None:
@@ -791,14 +791,26 @@ def main(argv=None) -> int:
             shutil.rmtree(root, ignore_errors=True)
         return 1 if r["cls"] in DEFECTS else 0
 
-    last = [time.monotonic()]
+    last = [time.monotonic(), time.monotonic(), 0]  # last line, last JSON, listed seen
 
     def progress(done, report):
+        # defects as they come, a status line every 10 s, the JSON so far every minute
+        for r in report.listed[last[2] :]:
+            if r["cls"] in DEFECTS:
+                print(describe(r, args.seed), file=sys.stderr, flush=True)
+        last[2] = len(report.listed)
         now = time.monotonic()
         if now - last[0] > 10 or done == args.cases:
             last[0] = now
             bad = sum(report.counts.get(c, 0) for c in DEFECTS)
             print(f"  {done}/{args.cases} cases, {bad} defects", file=sys.stderr, flush=True)
+        if args.json and now - last[1] > 60:
+            last[1] = now
+            report.seconds = now - t0
+            report.cases = done
+            _write_json(args.json, report)
+
+    t0 = time.monotonic()
 
     report = run_campaign(
         args.cases,
@@ -813,9 +825,16 @@ def main(argv=None) -> int:
     )
     print(report.summary())
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=1, default=str))
+        _write_json(args.json, report)
     return 1 if report.defects() else 0
+
+
+def _write_json(path, report: Report) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(report.to_json(), indent=1, default=str))
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

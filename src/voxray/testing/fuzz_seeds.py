@@ -7,7 +7,8 @@ damages one file in it. Seeds come from :func:`voxray.testing.build_corpus` (NIf
 single files and pairs, Analyze/SPM, byte orders, datatypes, scaling, ``.nii.gz``,
 extensions, multi-member gzip), from the files of the nibabel wheel for the other
 formats (MGH/MGZ, MINC1, MINC2, ECAT, AFNI, PAR/REC, CIFTI-2), and from ``.nii.zarr``
-stores written by :func:`voxray.to_zarr` (several levels and chunks).
+stores written by :func:`voxray.to_zarr` (several levels and chunks, blosc, raw and
+sharded).
 
 Building is deterministic (gzip members carry ``mtime=0``; Zarr metadata holds no
 time stamps), so a case rebuilt from the same seed directory has the same bytes.
@@ -121,6 +122,12 @@ _ZARR_SEEDS = (
     ("scaled.nii.zarr", "scaled-float32.nii", {"chunks": (16, 16, 8), "levels": 1}),
     ("oblique.nii.zarr", "oblique.nii.gz", {"chunks": (32, 32, 32), "levels": 2}),
     ("raw.nii.zarr", "dtype-be-uint32.nii.gz", {"chunks": (9, 8, 4, 3), "compressor": None}),
+    # sharded: chunk files are shards with a crc32c-checked index at their end
+    (
+        "sharded.nii.zarr",
+        "le-int16-4d.nii",
+        {"chunks": (3, 8, 16, 16), "shards": (6, 16, 32, 32), "levels": 2},
+    ),
 )
 
 
