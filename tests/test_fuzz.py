@@ -41,6 +41,7 @@ def _tree(directory) -> dict[str, bytes]:
     return out
 
 
+@pytest.mark.slow  # the seeds take 5-9 s to build
 def test_seeds_cover_every_format(seeds_root):
     seeds = load_seeds(seeds_root / "seeds")
     assert {s.format for s in seeds} == set(FORMATS)
@@ -49,6 +50,7 @@ def test_seeds_cover_every_format(seeds_root):
             assert (seeds_root / "seeds" / s.name / f).exists(), (s.name, f)
 
 
+@pytest.mark.slow
 def test_a_case_is_reproducible_alone(seeds_root, tmp_path):
     seeds = seeds_root / "seeds"
     formats = set()
@@ -65,6 +67,7 @@ def test_a_case_is_reproducible_alone(seeds_root, tmp_path):
     assert other != mine
 
 
+@pytest.mark.slow
 def test_every_mutator_damages_every_seed_it_applies_to(seeds_root, tmp_path):
     import random
     import shutil
