@@ -35,7 +35,7 @@ from ...reader import ArrayLayout, BaseReader
 from ...sources import is_url, open_source
 from ..nifti.validate import check_dtype, check_extensions, check_parsed, check_raw
 
-__all__ = ["ZarrReader", "ZarrSpec", "load_zarr", "open_group", "store"]
+__all__ = ["ZarrReader", "ZarrSpec", "load_zarr", "open_group", "signature", "store"]
 
 #: Largest ``nifti`` array (header and extensions) a store may hold.
 MAX_NIFTI_BYTES = 256 * 2**20
@@ -97,6 +97,59 @@ class ZarrSpec:
         if self.all_chunks:
             base = _every_chunk_store(base, self.url, self.array)
         return zarr.open_array(base, path=self.array, mode="r")
+
+
+def _codec_signature(codecs) -> list:
+    out = []
+    for c in codecs or []:
+        name, conf = c.get("name"), dict(c.get("configuration") or {})
+        if name == "bytes":
+            out.append(["bytes", conf.get("endian")])
+        elif name == "sharding_indexed":
+            out.append(
+                [
+                    name,
+                    list(conf.get("chunk_shape") or []),
+                    _codec_signature(conf.get("codecs")),
+                    _codec_signature(conf.get("index_codecs")),
+                ]
+            )
+        else:
+            out.append([name])
+    return out
+
+
+def signature(arr) -> dict:
+    """What decides how an array's stored bytes become values: shape, data type, chunk
+    grid and key encoding, fill value, the codec chain (with byte order) and dimension
+    names. voxray's writer records it in the array's ``voxray.signature``; a reader that
+    finds another has a store whose metadata was changed after it was written."""
+    meta = arr.metadata.to_dict()
+    grid = dict(meta.get("chunk_grid") or {}).get("configuration") or {}
+    keys = dict(meta.get("chunk_key_encoding") or {})
+    fill = meta.get("fill_value")
+    return {
+        "shape": [int(n) for n in meta.get("shape", [])],
+        "data_type": str(meta.get("data_type")),
+        "chunk_shape": [int(n) for n in grid.get("chunk_shape", [])],
+        "chunk_key_encoding": [keys.get("name"), dict(keys.get("configuration") or {})],
+        "fill_value": fill if isinstance(fill, int | float | str | bool | None) else str(fill),
+        "codecs": _codec_signature(meta.get("codecs")),
+        "dimension_names": list(meta.get("dimension_names") or []),
+    }
+
+
+def _check_signature(url: str, path: str, arr) -> None:
+    stored = dict(arr.attrs.get("voxray") or {}).get("signature")
+    if not stored:
+        return
+    now = signature(arr)
+    changed = sorted(k for k in set(stored) | set(now) if stored.get(k) != now.get(k))
+    if changed:
+        what = "; ".join(f"{k} {now.get(k)!r} (written: {stored.get(k)!r})" for k in changed)
+        raise CorruptStoreError(
+            f"{url!r}: array {path!r}: its metadata was changed after voxray wrote it: {what}"
+        )
 
 
 def _every_chunk_store(base, url: str, array: str):
@@ -358,6 +411,7 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
         raise NoSuchLevelError(f"{url!r} has {len(datasets)} levels; level {level} does not exist")
     level %= len(datasets)
     arr = group[datasets[level]["path"]]
+    _check_signature(url, datasets[level]["path"], arr)
     _check_axes(url, names, arr, datasets, level)
     nifti_axes = [a for a in ("x", "y", "z", "t", "c") if a in names]
     perm = tuple(nifti_axes.index(a) for a in names)  # Zarr axis -> NIfTI axis
