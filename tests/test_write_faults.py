@@ -757,3 +757,13 @@ def test_parse_age_and_bad_arguments(tmp_path, capsys):
     assert cli_main(["clean", str(tmp_path / "missing")]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert find_leftovers([tmp_path], older_than=0) == []
+
+
+@pytest.mark.parametrize("name", ["x.nii", "x.img", "x.mgz", "x.nii.zarr"])
+def test_a_missing_directory_is_a_write_failed_error(tmp_path, name):
+    dest = tmp_path / "no" / "such" / name
+    write = vx.to_zarr if name.endswith(".zarr") else vx.save
+    with pytest.raises(vx.WriteFailedError, match="does not exist") as info:
+        write(old_image(), dest)
+    assert info.value.errno == errno.ENOENT and str(dest) in str(info.value)
+    assert not (tmp_path / "no").exists()

@@ -17,6 +17,7 @@ reason and keeps its ``errno``. The temporaries are removed by the writers' own
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -80,6 +81,11 @@ def guarded(dest: str, files: Iterable[str] = (), lock: bool = True) -> Iterator
 
     dest = os.path.abspath(os.fspath(dest))
     files = [os.path.abspath(os.fspath(f)) for f in files]
+    if lock and not os.path.isdir(os.path.dirname(dest)):
+        raise WriteFailedError(
+            errno.ENOENT,
+            f"cannot write {dest!r}: the directory {os.path.dirname(dest)!r} does not exist",
+        )
     held = DestinationLock(dest, files) if lock else None
     try:
         if held is not None:

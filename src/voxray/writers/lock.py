@@ -156,7 +156,7 @@ class DestinationLock:
         if self.fd >= 0:
             raise RuntimeError(f"{self.path!r} is already held by this DestinationLock")
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -195,9 +195,18 @@ class DestinationLock:
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(info).encode(), 0)
-        except OSError:  # a full disk: the lock holds all the same, without its note
+        except OSError:  # a full disk, a read-only descriptor: the lock holds all the same
             pass
         return self
+
+    def _open(self) -> int:
+        cloexec = getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | cloexec, 0o666)
+        except PermissionError:
+            # another user's stale lock file in a shared directory: flock works on a
+            # read-only descriptor too (the holder note is then not written)
+            return os.open(self.path, os.O_RDONLY | cloexec)
 
     def release(self) -> None:
         """Remove the lock file and release the lock (idempotent)."""
