@@ -555,3 +555,25 @@ def test_every_error_class_lives_in_errors_and_is_exported():
     assert issubclass(errors.AFNIHeaderError, AFNIHeaderError)
     assert issubclass(errors.MGHDataTypeError, MGHError)
     assert issubclass(errors.ParrecHeaderError, PARRECError)
+
+
+def test_to_zarr_writes_every_chunk_so_a_lost_one_is_an_error(tmp_path):
+    """Zarr reads a missing chunk as the fill value; voxray's stores hold every chunk
+    (all-zero ones too) and say so, so a deleted chunk is a CorruptStoreError at the read,
+    not zeros. An edit of the codecs (byte order) after writing is caught by the
+    signature."""
+    import json
+
+    arr = np.zeros((32, 32, 16), np.int16)
+    arr[:16] = 7  # half the chunks all zero
+    src = tmp_path / "z.nii.zarr"
+    vx.to_zarr(vx.Image(arr, np.eye(4)), str(src), chunks=(16, 16, 16))
+    chunks = sorted(p for p in (src / "0" / "c").rglob("*") if p.is_file())
+    assert len(chunks) == 4  # (z, y, x) grid 1 x 2 x 2: the all-zero ones are stored too
+    meta = json.loads((src / "0" / "zarr.json").read_text())
+    assert meta["attributes"]["voxray"]["all_chunks"] is True
+    np.testing.assert_array_equal(np.asanyarray(vx.load(src).dataobj), arr)
+    chunks[-1].unlink()
+    img = vx.load(src)
+    with pytest.raises(vx.CorruptStoreError, match=r"z\.nii\.zarr.*chunk '0/c/.*' is missing"):
+        np.asanyarray(img.dataobj)

@@ -1300,19 +1300,6 @@ def _data_chunks(store: Path) -> list[Path]:
     return sorted(p for p in (store / "0" / "c").rglob("*") if p.is_file())
 
 
-def _zarr_all_chunks(d: Path) -> Path:
-    """The store with level 0 marked ``voxray.all_chunks`` and every chunk written (its
-    empty chunks written as zeros, as a writer that writes every chunk would)."""
-    import zarr
-
-    store = _zarr(d)
-    level = zarr.open_array(str(store / "0"), mode="r+")
-    level.attrs["voxray"] = {**dict(level.attrs.get("voxray") or {}), "all_chunks": True}
-    with zarr.config.set({"array.write_empty_chunks": True}):
-        zarr.open_array(str(store / "0"), mode="r+")[...] = level[...]
-    return store
-
-
 def _without_chunk(base: Builder) -> Builder:
     def build(d: Path) -> Path:
         store = base(d)
@@ -1375,33 +1362,55 @@ def _cases_zarr() -> list[Case]:
         )
     )
 
-    def missing_chunk(d: Path) -> Path:
+    def unmarked(d: Path) -> Path:
+        """A store as a writer that omits empty chunks leaves it (no voxray.all_chunks)."""
+        import zarr
+
         store = _zarr(d)
-        (store / "0" / "c" / "0" / "0" / "0").unlink()
+        level = zarr.open_array(str(store / "0"), mode="r+")
+        attrs = dict(level.attrs.get("voxray") or {})
+        attrs.pop("all_chunks", None)
+        level.attrs["voxray"] = attrs
         return store
 
     out.append(
         Case(
-            "zarr-missing-chunk",
-            "a written chunk deleted: Zarr defines a missing chunk as its fill value, and"
-            " to_zarr relies on that (it omits all-zero chunks), so it reads as zeros",
-            missing_chunk,
+            "zarr-missing-chunk-unmarked",
+            "a chunk missing from an array not marked voxray.all_chunks (a writer that omits"
+            " all-zero chunks, as Zarr allows): Zarr defines it as the fill value, zeros",
+            _without_chunk(unmarked),
             None,
-            intact=_zarr,
+            intact=unmarked,
             oracle=_zarr_missing_chunk_oracle,
         )
     )
 
     out.append(
         Case(
-            "zarr-missing-chunk-all-chunks",
-            "a chunk deleted from an array whose attributes say voxray.all_chunks (its"
-            " writer wrote every chunk): the chunk is lost, not empty",
-            _without_chunk(_zarr_all_chunks),
+            "zarr-missing-chunk",
+            "a chunk deleted from a store vx.to_zarr wrote: it writes every chunk (all-zero"
+            " ones too) and marks the arrays voxray.all_chunks, so the chunk is lost, not"
+            " empty",
+            _without_chunk(_zarr),
             CorruptStoreError,
             at="read",
             matches=r"chunk",
-            intact=_zarr_all_chunks,
+            intact=_zarr,
+        )
+    )
+
+    out.append(
+        Case(
+            "zarr-codec-byte-order-edited",
+            "the level's bytes codec edited to big-endian after writing: the stored bytes"
+            " would read as other values; its voxray.signature says little",
+            _zarr_json(
+                "0/zarr.json",
+                lambda m: m["codecs"][0]["configuration"].__setitem__("endian", "big"),
+            ),
+            CorruptStoreError,
+            matches=r"endian|big|signature|changed",
+            intact=_zarr,
         )
     )
 

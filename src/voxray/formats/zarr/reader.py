@@ -411,7 +411,6 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
         raise NoSuchLevelError(f"{url!r} has {len(datasets)} levels; level {level} does not exist")
     level %= len(datasets)
     arr = group[datasets[level]["path"]]
-    _check_signature(url, datasets[level]["path"], arr)
     _check_axes(url, names, arr, datasets, level)
     nifti_axes = [a for a in ("x", "y", "z", "t", "c") if a in names]
     perm = tuple(nifti_axes.index(a) for a in names)  # Zarr axis -> NIfTI axis
@@ -467,6 +466,8 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
         header.set_xyzt_units(space, time)
         header.set_zooms([abs(float(s0[names.index(a)])) for a in nifti_axes])
         source_header = None
+    # After the cross-check with the header, which says more about a shape or dtype lie.
+    _check_signature(url, datasets[level]["path"], arr)
     s0, t0 = _transforms(datasets[0])
     sn, tn = _transforms(datasets[level])
     affine = (

@@ -336,6 +336,7 @@ def to_zarr(
                 fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
                 if fs.exists(path):
                     fs.rm(path, recursive=True)
+            from .reader import signature
             from .reader import store as zarr_store
 
             zstore = zarr_store(target, storage_options, read_only=False)
@@ -383,6 +384,9 @@ def to_zarr(
                         fill_value=0,
                         overwrite=True,
                         dimension_names=axes,
+                        # Every chunk is stored, all-zero ones too (a few bytes compressed),
+                        # so a reader can tell a lost chunk from an empty one (all_chunks).
+                        config={"write_empty_chunks": True},
                     )
                     arr.attrs["_ARRAY_DIMENSIONS"] = list(axes)
                     grid = lshard or lchunk
@@ -432,7 +436,11 @@ def to_zarr(
                         ]
                         for n in dask.compute(*tasks):
                             update(n)
-                    arr.attrs["voxray"] = {"complete": True}
+                    arr.attrs["voxray"] = {
+                        "complete": True,
+                        "all_chunks": True,
+                        "signature": signature(arr),
+                    }
                     previous, prev_grid = arr, grid
                     if level == 0 and len(shapes) > 1:
                         method = "mode" if _is_label(header, arr, label) else "mean"
