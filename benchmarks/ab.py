@@ -37,6 +37,11 @@ CASES = {
         "nii",
         "img = vx.load({path!r}); t = time.perf_counter(); vx.save(img, {out!r}, progress=False)",
     ),
+    "convert to .nii.zarr": (
+        "nii",
+        "img = vx.load({path!r}); t = time.perf_counter(); "
+        "vx.to_zarr(img, {zout!r}, overwrite=True, progress=False)",
+    ),
 }
 CHILD = "import time, numpy as np, voxray as vx\n{body}\nprint(time.perf_counter() - t)\n"
 
@@ -67,7 +72,9 @@ def main() -> None:
     shared = str(work / "shared-cache")
     try:
         for name, (kind, body) in CASES.items():
-            body = body.format(path=str(data[kind]), out=str(work / "out.nii.gz"))
+            body = body.format(
+                path=str(data[kind]), out=str(work / "out.nii.gz"), zout=str(work / "out.nii.zarr")
+            )
             if name.startswith("indexed"):
                 run(HERE.parent / "src", body, shared)  # build the index once
             times: dict[str, list[float]] = {s: [] for s in sides}
