@@ -216,3 +216,34 @@ def test_a_hand_made_malformed_corpus_runs_through_the_same_workers():
     report = run_corpus({n: CORPUS[n] for n in names}, workers=1)
     assert sum(report.counts.values()) == 2
     assert report.counts["voxray_error"] == 2, report.listed
+
+
+def test_cifti_with_a_dimension_the_xml_does_not_map_fails_cleanly_where_axes_are_needed(
+    tmp_path,
+):
+    # fuzz --seed 100 --case 4951: dim[0] = 7 gives the data dimensions the XML does not
+    # map; nibabel (and voxray) load it, but img.affine leaked Cifti2HeaderError
+    import shutil
+    import struct
+
+    import nibabel as nib
+
+    import voxray as vx
+    from voxray.testing import NIBABEL_DATA
+
+    path = tmp_path / "dims.dconn.nii"
+    shutil.copy(NIBABEL_DATA / "row_major.dconn.nii", path)
+    raw = bytearray(path.read_bytes())
+    off = nib.nifti2.header_dtype.fields["dim"][1]
+    raw[off : off + 8] = struct.pack("<q", 7)
+    path.write_bytes(bytes(raw))
+    nib_img = nib.load(path)
+    img = vx.load(path)
+    assert img.shape == nib_img.shape
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), np.asanyarray(nib_img.dataobj))
+    with pytest.raises(vx.NoAffineError, match=r"dims\.dconn\.nii"):
+        img.affine
+    with pytest.raises(vx.InvalidHeaderError, match=r"dims\.dconn\.nii.*index map"):
+        img.axes
+    with pytest.raises(vx.InvalidHeaderError, match=r"dims\.dconn\.nii.*index map"):
+        img.to_xarray()

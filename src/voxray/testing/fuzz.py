@@ -236,8 +236,8 @@ def _voxray_read(path: str, rng: random.Random, extra: float = 0.6):
             expected = None
         if expected is not None and (why := _same(cdata, expected)) is not None:
             raise _Inconsistent(f"as_closest_canonical data: {why}")
-    if affine is not None and len(shape) >= 3 and rng.random() < extra:
-        da = img.to_xarray()
+    if (affine is None or len(shape) >= 3) and rng.random() < extra:
+        da = img.to_xarray()  # CIFTI-2 (no affine) has its own DataArray
         values = np.asarray(da.data)
         if (why := _same(values, full)) is not None:
             raise _Inconsistent(f"to_xarray values: {why}")

@@ -33,6 +33,8 @@ import os
 import numpy as np
 from nibabel.cifti2 import cifti2_axes
 
+from ...errors import InvalidHeaderError
+
 __all__ = ["axis_coords", "dim_names", "to_dataarray"]
 
 _SERIES = {
@@ -145,8 +147,15 @@ def to_dataarray(img, name: str | None = None):
     (('grayordinate_row', 'grayordinate_col'), 'row_major', np.str_('CIFTI_STRUCTURE_CORTEX_LEFT'))
     """
     import xarray as xr
+    from nibabel.cifti2 import Cifti2HeaderError
 
-    axes = [img.header.get_axis(i) for i in range(len(img.shape))]
+    try:
+        axes = [img.header.get_axis(i) for i in range(len(img.shape))]
+    except Cifti2HeaderError as e:  # a data dimension the XML does not map
+        raise InvalidHeaderError(
+            f"{img.get_filename() or 'this image'!r}: the data of shape {img.shape!r} has a "
+            f"dimension without a CIFTI-2 index map in the XML header ({e})"
+        ) from None
     names = dim_names(axes)
     coords: dict = {}
     attrs: dict = {"cifti_axes": [type(ax).__name__ for ax in axes]}

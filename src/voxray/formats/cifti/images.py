@@ -25,6 +25,7 @@ from nibabel.cifti2 import cifti2_axes
 
 from ...errors import (
     InputError,
+    InvalidHeaderError,
     NoAffineError,
 )
 from ...image import Image, Provenance, register_image_class
@@ -74,16 +75,34 @@ class Cifti2Image(Image, cifti2.Cifti2Image):
         Volume brain models carry their own affine: ``img.header.get_axis(i).affine``.
         """
         where = self.get_filename()
+        try:
+            kinds = ", ".join(type(a).__name__ for a in self.axes)
+        except InvalidHeaderError:  # a dimension without an index map: say so, still no affine
+            kinds = "not all mapped"
         raise NoAffineError(
             f"{where or 'this image'!r}: a CIFTI-2 image has no affine (its axes are "
-            f"{', '.join(type(a).__name__ for a in self.axes)}); a brain-model axis has the "
-            f"affine of its voxels: img.header.get_axis(i).affine"
+            f"{kinds}); a brain-model axis has the affine of its voxels: "
+            f"img.header.get_axis(i).affine"
         )
 
     @property
     def axes(self) -> tuple:
-        """The CIFTI axes of the matrix (``header.get_axis(i)`` for each dimension)."""
-        return tuple(self.header.get_axis(i) for i in range(len(self.shape)))
+        """The CIFTI axes of the matrix (``header.get_axis(i)`` for each dimension).
+
+        Raises :class:`~voxray.errors.InvalidHeaderError` naming the file where a data
+        dimension has no index map in the XML (a NIfTI ``dim`` disagreeing with it, which
+        nibabel, and so voxray, still loads).
+        """
+        out = []
+        for i in range(len(self.shape)):
+            try:
+                out.append(self.header.get_axis(i))
+            except cifti2.Cifti2HeaderError as e:
+                raise InvalidHeaderError(
+                    f"{self.get_filename() or 'this image'!r}: data dimension {i} of shape "
+                    f"{self.shape!r} has no CIFTI-2 index map in the XML header ({e})"
+                ) from None
+        return tuple(out)
 
     def _derive(self, dataobj, axes) -> Cifti2Image:
         """A new image of this class with new data and axes (the NIfTI header follows)."""
