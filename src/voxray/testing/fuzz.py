@@ -180,6 +180,10 @@ def _nibabel_read(path: str):
     # nib.load cannot tell ECAT by its name or first bytes: its own loader then
     img = nib.ecat.load(path) if path.endswith(".v") else nib.load(path)
     data = np.asanyarray(img.dataobj)
+    if data.size == 0 and data.shape != tuple(img.shape):
+        # nibabel reads an image with a zero dim as shape (0,) though img.shape is, e.g.,
+        # (1, 0, 256): the image's shape is the one to match
+        data = data.reshape(img.shape)
     try:
         affine = img.affine
     except AttributeError:
