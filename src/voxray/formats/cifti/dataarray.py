@@ -156,6 +156,13 @@ def to_dataarray(img, name: str | None = None):
             f"{img.get_filename() or 'this image'!r}: the data of shape {img.shape!r} has a "
             f"dimension without a CIFTI-2 index map in the XML header ({e})"
         ) from None
+    lengths = tuple(len(ax) for ax in axes)
+    if lengths != tuple(img.shape):  # nibabel loads this (with a warning); no labels fit
+        raise InvalidHeaderError(
+            f"{img.get_filename() or 'this image'!r}: the data's shape {tuple(img.shape)!r} "
+            f"(NIfTI dim) disagrees with the CIFTI-2 XML's axis lengths {lengths!r}, so its "
+            f"dimensions cannot be labelled"
+        )
     names = dim_names(axes)
     coords: dict = {}
     attrs: dict = {"cifti_axes": [type(ax).__name__ for ax in axes]}
