@@ -165,6 +165,25 @@ def test_workers_are_replaced_and_every_item_answered():
 
 
 @pytest.mark.slow
+def test_the_reproducer_line_runs_one_case_in_process(seeds_root, tmp_path, capsys):
+    import json
+
+    from voxray.testing.fuzz import main
+
+    keep = tmp_path / "case"
+    code = main(["--seed", "12", "--case", "7", "--seeds", str(seeds_root), "--keep", str(keep)])
+    out = capsys.readouterr().out
+    shown = json.loads(out[: out.index("\n}") + 2])
+    assert shown["case"] == 7 and shown["cls"] in ("equal", "voxray_error", "refused")
+    assert code == 0
+    # the kept files are the case's own bytes
+    again = build_case(seeds_root / "seeds", 12, 7, tmp_path / "again")
+    assert again["mutation"] == shown["mutation"]
+    kept = {k: v for k, v in _tree(keep).items() if k != "oracle.nii"}
+    assert kept == _tree(tmp_path / "again")
+
+
+@pytest.mark.slow
 def test_bounded_campaign_finds_no_defects(seeds_root):
     report = run_campaign(
         CAMPAIGN_CASES, CAMPAIGN_SEED, workers=2, time_limit=30.0, directory=seeds_root
