@@ -413,6 +413,12 @@ def run_case(seeds_dir, seed: int, case: int, formats=None, phase=lambda _: None
 
     Runs in a fuzz worker (or in-process for ``--case``). ``keep``: a directory to
     build the case in and leave there.
+
+    Examples
+    --------
+    >>> seeds = prepare_seeds(tempfile.mkdtemp())  # doctest: +SKIP
+    >>> run_case(seeds, 12, 7)["cls"]  # doctest: +SKIP
+    'equal'
     """
     import voxray as vx
 
@@ -467,7 +473,13 @@ def prepare_seeds(directory) -> Path:
     """Build the seeds into ``directory/seeds`` in a child process; return that path.
 
     The child keeps the caller free of the threads a Zarr write starts, so the fuzz
-    workers fork from a single-threaded parent.
+    workers fork from a single-threaded parent. An existing ``seeds.json`` is reused.
+
+    Examples
+    --------
+    >>> seeds = prepare_seeds(tempfile.mkdtemp())  # doctest: +SKIP
+    >>> (seeds / "seeds.json").exists()  # doctest: +SKIP
+    True
     """
     seeds = Path(directory) / "seeds"
     if (seeds / "seeds.json").exists():
@@ -544,7 +556,15 @@ class Report:
 
 
 def describe(r: dict, seed: int) -> str:
-    """One listed case: class, format, mutation, detail, reproducer."""
+    """One listed case: class, format, mutation, detail, reproducer.
+
+    Examples
+    --------
+    >>> r = {"cls": "other", "format": "mgh", "seed_file": "test.mgz", "case": 3,
+    ...      "mutation": "flip: ...", "detail": "KeyError: 7"}
+    >>> print(describe(r, 12).splitlines()[-1].strip())
+    python -m voxray.testing.fuzz --seed 12 --case 3
+    """
     return (
         f"[{r['cls']}] {r.get('format')} {r.get('seed_file')} {r.get('mutation')}\n"
         f"    {str(r.get('detail', ''))[:400]}\n"

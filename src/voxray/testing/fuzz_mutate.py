@@ -685,7 +685,13 @@ MUTATORS = {
 
 
 def mutators_for(seed: Seed) -> list[str]:
-    """The mutator names that apply to ``seed`` (``gzip`` only where a file is gzipped)."""
+    """The mutator names that apply to ``seed`` (``gzip`` only where a file is gzipped).
+
+    Examples
+    --------
+    >>> mutators_for(Seed("test.mgz", "mgh", "test.mgz", ("test.mgz",)))
+    ['field', 'flip', 'zero', 'int', 'truncate', 'append', 'gzip']
+    """
     out = []
     for name, (_, formats) in MUTATORS.items():
         if formats is None:

@@ -198,6 +198,12 @@ def build_seeds(directory) -> list[Seed]:
 
 
 def load_seeds(directory) -> list[Seed]:
-    """The seeds :func:`build_seeds` wrote into ``directory``."""
+    """The seeds :func:`build_seeds` wrote into ``directory`` (from its ``seeds.json``).
+
+    Examples
+    --------
+    >>> [s.name for s in load_seeds(directory) if s.format == "afni"]  # doctest: +SKIP
+    ['example4d+orig.HEAD', 'scaled+tlrc.HEAD']
+    """
     rows = json.loads((Path(directory) / "seeds.json").read_text())
     return [Seed(**{**r, "files": tuple(r["files"])}) for r in rows]
