@@ -610,6 +610,21 @@ def run_campaign(
 ) -> Report:
     """Run cases ``start .. start+cases-1`` of campaign ``seed``; return the report.
 
+    Parameters
+    ----------
+    cases, seed, start : int
+        How many cases, the campaign seed, the first case number.
+    workers : int, optional
+        Worker processes (default ``os.cpu_count()``).
+    formats : sequence of str, optional
+        Only these seed formats (:data:`FORMATS`).
+    time_limit, memory_limit
+        Per-case seconds and per-worker ``RLIMIT_AS`` bytes (see :func:`run_pool`).
+    directory : path, optional
+        Where the seeds are built (and reused); default a temporary directory.
+    progress : callable, optional
+        ``progress(done, report)`` after every case.
+
     Examples
     --------
     >>> report = run_campaign(200, seed=1, workers=2)  # doctest: +SKIP
