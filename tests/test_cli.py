@@ -105,6 +105,15 @@ def zarr_stores(corpus, tmp_path):
     plain = str(tmp_path / "plain.ome.zarr")
     shutil.copytree(nz, plain)
     shutil.rmtree(f"{plain}/nifti")
+    # ... and without the flags that say it is NIfTI-Zarr (with them, a lost header array
+    # is a damaged store, refused)
+    with open(f"{plain}/zarr.json") as f:
+        root = json.load(f)
+    root["attributes"].get("voxray", {}).pop("nifti_zarr", None)
+    for ms in root["attributes"]["ome"]["multiscales"]:
+        ms.get("metadata", {}).pop("nifti_zarr", None)
+    with open(f"{plain}/zarr.json", "w") as f:
+        json.dump(root, f)
     return src, nz, plain
 
 

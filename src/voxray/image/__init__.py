@@ -183,7 +183,7 @@ class Image(metaclass=_ImageFactory):
         except (HeaderDataError, ValueError, np.linalg.LinAlgError) as e:
             if isinstance(e, VoxrayError):
                 raise
-            name = self.get_filename() or "the image"
+            name = name_of(self) or "the image"
             raise InvalidAffineError(
                 f"{name!r}: the derived image's affine {np.asarray(affine)[:3].tolist()!r} "
                 f"cannot be stored in its header: {e}"
@@ -324,13 +324,7 @@ class Image(metaclass=_ImageFactory):
         ornt = np.asarray(ornt)
         if np.array_equal(ornt, [[0, 1], [1, 1], [2, 1]]):
             return self
-        flip = inv_ornt_aff(ornt, self.shape)
-        # As affine @ flip, with the rotation and translation kept apart: the product's
-        # nan * 0 terms would spread a NaN translation into the rotation (nibabel then
-        # cannot decompose the affine for the header's qform).
-        new_affine = np.eye(4)
-        new_affine[:3, :3] = self.affine[:3, :3] @ flip[:3, :3]
-        new_affine[:3, 3] = self.affine[:3, :3] @ flip[:3, 3] + self.affine[:3, 3]
+        new_affine = compose_affine(self.affine, inv_ornt_aff(ornt, self.shape))
         obj = self.dataobj
         if isinstance(obj, ArrayProxy | DaskProxy):
             data = obj.reoriented(ornt)
@@ -430,6 +424,37 @@ class ImageSlicer:
 Image.ImageSlicer = ImageSlicer
 
 
+def compose_affine(affine, transform) -> np.ndarray:
+    """``affine @ transform`` for a voxel-to-voxel ``transform`` (a flip, a permutation, a
+    pyramid level's scaling), with the rotation and the translation kept apart: the
+    plain product's ``nan * 0`` terms would spread a non-finite translation into the
+    rotation (and nibabel then cannot store the affine in a header).
+
+    >>> compose_affine(np.diag([2.0, 2, 2, 1]), np.diag([1.0, 1, 2, 1])).diagonal().tolist()
+    [2.0, 2.0, 4.0, 1.0]
+    """
+    a = np.asarray(affine, dtype=np.float64)
+    t = np.asarray(transform, dtype=np.float64)
+    out = np.eye(4)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out[:3, :3] = a[:3, :3] @ t[:3, :3]
+        out[:3, 3] = a[:3, :3] @ t[:3, 3] + a[:3, 3]
+    return out
+
+
+def name_of(img) -> str | None:
+    """The file (or store) an image reads from, for messages: its file name, else the
+    first file of its provenance (a Zarr store has no file_map)."""
+    try:
+        name = img.get_filename()
+    except Exception:  # an image class whose file_map has no "image"
+        name = None
+    if not name:
+        files = sorted(getattr(getattr(img, "_provenance", None), "files", ()) or ())
+        name = files[0] if files else None
+    return name
+
+
 def orientation(affine, name: str | None = None) -> np.ndarray:
     """nibabel's ``io_orientation`` of ``affine``: for each voxel axis, the world axis it
     is closest to and its direction. An affine that cannot say (non-finite values, a
@@ -469,18 +494,20 @@ def as_closest_canonical(img, enforce_diag: bool = False):
     first (its data stays lazy). A DataArray (voxray's layout) is reoriented lazily
     too, coordinates kept.
     """
-    from nibabel.orientations import OrientationError
-
     if type(img).__name__ == "DataArray" and hasattr(img, "vx"):
         out = img.vx.reorient("RAS")
         aff = out.vx.affine[:3, :3]
     else:
         if not isinstance(img, Image):
             img = Image.from_image(img)
-        out = img.as_reoriented(orientation(img.affine, img.get_filename()))
+        out = img.as_reoriented(orientation(img.affine, name_of(img)))
         aff = out.affine[:3, :3]
     if enforce_diag and not np.allclose(aff, np.diag(np.diag(aff))):
-        raise OrientationError("Transformed affine is not diagonal")
+        name = name_of(out) if isinstance(out, Image) else out.encoding.get("source")
+        raise InvalidAffineError(
+            f"{name or 'the image'!r}: the reoriented affine is not diagonal "
+            f"(enforce_diag=True): {aff.tolist()!r}"
+        )
     return out
 
 

@@ -28,7 +28,7 @@ from ...errors import (
     NotAnImageError,
     VoxrayError,
 )
-from ...image import Provenance, class_for_nibabel
+from ...image import Provenance, class_for_nibabel, compose_affine
 from ...planning import AxisSel
 from ...proxy import ArrayProxy
 from ...reader import ArrayLayout, BaseReader
@@ -471,7 +471,11 @@ def _load_zarr(url: str, level: int, storage_options, chunks):
     s0, t0 = _transforms(datasets[0])
     sn, tn = _transforms(datasets[level])
     affine = (
-        affine0 @ np.linalg.inv(_spatial_matrix(names, s0, t0)) @ _spatial_matrix(names, sn, tn)
+        affine0
+        if level == 0
+        else compose_affine(
+            affine0, np.linalg.inv(_spatial_matrix(names, s0, t0)) @ _spatial_matrix(names, sn, tn)
+        )
     )
     slope, inter = header.get_slope_inter()
     layout = ArrayLayout(
