@@ -289,3 +289,23 @@ def test_cifti_whose_dim_disagrees_with_its_xml_refuses_labels_naming_the_file(t
     assert img.shape == nib.load(path).shape
     with pytest.raises(vx.InvalidHeaderError, match=r"short\.dconn\.nii.*disagrees"):
         img.to_xarray()
+
+
+def test_afni_with_a_lying_sub_brick_count_is_refused_before_any_allocation(tmp_path):
+    # fuzz --seed 2026 --case 27587: DATASET_RANK[1] = 99999999999 made nibabel's
+    # get_data_scaling allocate 745 GiB (MemoryError, a crash under the worker's limit)
+    import re
+    import shutil
+
+    import voxray as vx
+    from voxray.testing import NIBABEL_DATA
+
+    for name in ("scaled+tlrc.HEAD", "scaled+tlrc.BRIK"):
+        shutil.copy(NIBABEL_DATA / name, tmp_path / name)
+    head = tmp_path / "scaled+tlrc.HEAD"
+    text = head.read_text()
+    rank = re.search(r"name\s*=\s*DATASET_RANK\s*\ncount\s*=\s*\d+\s*\n\s*(\d+)\s+(\d+)", text)
+    start, end = rank.span(2)
+    head.write_text(text[:start] + "99999999999" + text[end:])
+    with pytest.raises(vx.AFNIHeaderError, match=r"scaled\+tlrc\.HEAD.*99999999999 sub-bricks"):
+        vx.load(head)

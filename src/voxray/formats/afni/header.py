@@ -122,13 +122,11 @@ def _layout(header: AFNIHeader, name: str) -> tuple[ArrayLayout, tuple[float, ..
     try:
         shape = tuple(int(n) for n in header.get_data_shape())
         header.get_affine()
-        scaling = header.get_data_scaling()
     except KeyError as e:
         raise AFNIHeaderError(f"{name!r}: the AFNI header has no attribute {e}") from None
     except (ValueError, TypeError, IndexError) as e:
         raise AFNIHeaderError(
-            f"{name!r}: invalid DATASET_RANK, DATASET_DIMENSIONS, IJK_TO_DICOM_REAL or "
-            f"BRICK_FLOAT_FACS ({e})"
+            f"{name!r}: invalid DATASET_RANK, DATASET_DIMENSIONS or IJK_TO_DICOM_REAL ({e})"
         ) from None
     if len(shape) != 4 or any(n <= 0 for n in shape):
         raise AFNIHeaderError(
@@ -136,6 +134,20 @@ def _layout(header: AFNIHeader, name: str) -> tuple[ArrayLayout, tuple[float, ..
             f"{info.get('DATASET_RANK')!r} give the shape {shape!r}; expected 3 positive "
             f"dimensions and at least one volume"
         )
+    # Before nibabel's get_data_scaling, which allocates one factor per sub-brick: a
+    # lying DATASET_RANK[1] (1e11) would be a 745 GiB allocation. AFNI lists one
+    # BRICK_TYPES entry per sub-brick, and the HEAD is at most MAX_HEAD bytes.
+    types = info.get("BRICK_TYPES")
+    n_types = len(types) if isinstance(types, (list, tuple)) else 1
+    if shape[3] > n_types:
+        raise AFNIHeaderError(
+            f"{name!r}: DATASET_RANK {info.get('DATASET_RANK')!r} says {shape[3]} sub-bricks, "
+            f"but BRICK_TYPES lists {n_types}; AFNI writes one BRICK_TYPES entry per sub-brick"
+        )
+    try:
+        scaling = header.get_data_scaling()
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        raise AFNIHeaderError(f"{name!r}: invalid BRICK_FLOAT_FACS ({e})") from None
     factors = None if scaling is None else tuple(float(f) for f in scaling)
     return ArrayLayout(shape, header.get_data_dtype(), header.get_data_offset()), factors
 
