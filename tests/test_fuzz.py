@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from voxray.testing.fuzz import DEFECTS, build_case, describe, prepare_seeds, run_campaign
+from voxray.testing.fuzz import DEFECTS, build_case, describe, prepare_seeds
 from voxray.testing.fuzz_mutate import MUTATORS, mutate, mutators_for
 from voxray.testing.fuzz_seeds import FORMATS, load_seeds
 
@@ -184,21 +184,30 @@ def test_the_reproducer_line_runs_one_case_in_process(seeds_root, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_bounded_campaign_finds_no_defects(seeds_root):
-    report = run_campaign(
-        CAMPAIGN_CASES, CAMPAIGN_SEED, workers=2, time_limit=30.0, directory=seeds_root
-    )
-    assert sum(report.counts.values()) == CAMPAIGN_CASES
-    # every format was exercised, most cases by more than one outcome
-    assert set(report.by_format) == set(FORMATS)
-    assert report.counts["equal"] > 0 and report.counts["voxray_error"] > 0
-    bad = report.defects()
+def test_bounded_campaign_finds_no_defects(seeds_root, tmp_path):
+    # Run through the CLI in its own process: its parent is single-threaded, so the fuzz
+    # workers fork cleanly (a pytest-xdist worker has execnet threads holding locks).
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "fuzz.json"
+    cmd = [sys.executable, "-m", "voxray.testing.fuzz", "--cases", str(CAMPAIGN_CASES)]
+    cmd += ["--seed", str(CAMPAIGN_SEED), "--workers", "2", "--time-limit", "30"]
+    cmd += ["--seeds", str(seeds_root), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    report = json.loads(out.read_text())
+    assert sum(report["counts"].values()) == CAMPAIGN_CASES, proc.stderr[-3000:]
+    assert set(report["by_format"]) == set(FORMATS)
+    assert report["counts"].get("equal", 0) > 0 and report["counts"].get("voxray_error", 0) > 0
+    bad = [r for r in report["listed"] if r["cls"] in DEFECTS]
     assert not bad, (
         f"{len(bad)} defect cases ({', '.join(DEFECTS)}):\n"
         + "\n".join(describe(r, CAMPAIGN_SEED) for r in bad[:40])
         + "\n\n"
-        + report.summary()
+        + proc.stdout[-6000:]
     )
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 # --- regressions the campaign found in the format packages ----------------------------------

@@ -24,6 +24,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import resource
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -88,7 +89,14 @@ class _Slot:
         self.proc = self.ctx.Process(
             target=_worker, args=(child, self.fn, self.memory_limit, self.phase), daemon=True
         )
-        self.proc.start()
+        # A forked child's bootstrap closes sys.stdin. Where another thread is blocked
+        # reading stdin (pytest-xdist's execnet worker is), that thread holds the stream's
+        # lock at the fork and the child deadlocks on it: the child gets no stdin instead.
+        stdin, sys.stdin = sys.stdin, None
+        try:
+            self.proc.start()
+        finally:
+            sys.stdin = stdin
         child.close()
         self.conn = parent
 
