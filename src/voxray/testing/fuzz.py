@@ -845,9 +845,10 @@ def main(argv=None) -> int:
             print(f"  {done}/{args.cases} cases, {bad} defects", file=sys.stderr, flush=True)
         if args.json and now - last[1] > 60:
             last[1] = now
-            report.seconds = now - t0
-            report.cases = done
+            report.seconds, total = now - t0, report.cases
+            report.cases = done  # the JSON so far says how many cases it holds
             _write_json(args.json, report)
+            report.cases = total
 
     t0 = time.monotonic()
 
