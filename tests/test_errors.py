@@ -577,3 +577,29 @@ def test_to_zarr_writes_every_chunk_so_a_lost_one_is_an_error(tmp_path):
     img = vx.load(src)
     with pytest.raises(vx.CorruptStoreError, match=r"z\.nii\.zarr.*chunk '0/c/.*' is missing"):
         np.asanyarray(img.dataobj)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"chunks": (0, 8, 8)}, "chunks must be positive"),
+        ({"chunks": (8, 8)}, "do not match the Zarr axes"),
+        ({"chunks": "big"}, "chunks must be positive"),
+        ({"chunks": 8, "shards": (12, 16, 16)}, "multiples of the chunks"),
+    ],
+)
+def test_to_zarr_refuses_bad_chunks_with_an_input_error(tmp_path, kwargs, match):
+    img = vx.Image(np.zeros((16, 16, 16), np.int16), np.eye(4))
+    with pytest.raises(vx.InputError, match=match):
+        vx.to_zarr(img, str(tmp_path / "z.nii.zarr"), **kwargs)
+    assert not list(tmp_path.iterdir())  # nothing left behind
+
+
+def test_an_emptied_shard_is_lost_not_empty(tmp_path):
+    arr = np.arange(32 * 32 * 32, dtype=np.int16).reshape(32, 32, 32)
+    store = tmp_path / "s.nii.zarr"
+    vx.to_zarr(vx.Image(arr, np.eye(4)), str(store), chunks=8, shards=(16, 16, 16))
+    shard = next(p for p in sorted((store / "0" / "c").rglob("*")) if p.is_file())
+    shard.write_bytes(b"")
+    with pytest.raises(vx.CorruptStoreError, match=r"s\.nii\.zarr.*is missing"):
+        np.asanyarray(vx.load(store).dataobj)

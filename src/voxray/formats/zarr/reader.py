@@ -173,7 +173,9 @@ def _every_chunk_store(base, url: str, array: str):
 
         async def get(self, key, prototype, byte_range=None):
             got = await super().get(key, prototype, byte_range)
-            if got is None and (key == prefix or key.startswith(prefix + "/")):
+            # An emptied file is lost too: no chunk or shard voxray writes is 0 bytes.
+            lost = got is None or len(got) == 0
+            if lost and (key == prefix or key.startswith(prefix + "/")):
                 with self.lock:
                     self.missing.add(key)
             return got
@@ -267,13 +269,17 @@ def _header_from_bytes(raw: bytes, where: str):
             f"{where!r}: the NIfTI header cannot be parsed ({type(e).__name__}: {e})"
         ) from None
     check_dtype(header, where)
-    check_parsed(header, where)
-    try:  # nibabel's own checks (magic, sizeof_hdr...), as a .nii's header gets them
-        cls.from_fileobj(io.BytesIO(raw), check=True)
+    try:  # nibabel's own checks and fixes (magic; codes out of range reset to 0...),
+        # as a .nii's header gets them
+        header = cls.from_fileobj(io.BytesIO(raw), check=False)
+        if 0 < float(header["vox_offset"]) < header.single_vox_offset:
+            header["vox_offset"] = 0  # the data is the store's: its offset is unused
+        header.check_fix()
     except Exception as e:
         raise InvalidHeaderError(
             f"{where!r}: invalid NIfTI header: {type(e).__name__}: {e}"
         ) from None
+    check_parsed(header, where)
     return header
 
 

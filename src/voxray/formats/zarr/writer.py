@@ -90,14 +90,26 @@ def _normalize_chunks(chunks, zshape, axes, itemsize) -> tuple[int, ...]:
     if chunks is None:
         return default_chunks(zshape, axes, itemsize)
     if isinstance(chunks, int):
+        _positive_ints([chunks], "chunks")
         return tuple(min(n, chunks) if a in "xyz" else 1 for a, n in zip(axes, zshape))
     if isinstance(chunks, dict):
         base = default_chunks(zshape, axes, itemsize)
-        return tuple(min(n, int(chunks.get(a, b))) for a, n, b in zip(axes, zshape, base))
-    chunks = tuple(int(c) for c in chunks)
+        given = _positive_ints([chunks.get(a, b) for a, b in zip(axes, base)], "chunks")
+        return tuple(min(n, c) for n, c in zip(zshape, given))
+    chunks = _positive_ints(chunks, "chunks")
     if len(chunks) != len(zshape):
-        raise ValueError(f"chunks {chunks} do not match the Zarr axes {axes}")
+        raise InputError(f"chunks {chunks} do not match the Zarr axes {axes}")
     return tuple(min(n, c) for n, c in zip(zshape, chunks))
+
+
+def _positive_ints(values, what: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be positive integers, not {values!r}") from None
+    if any(v < 1 for v in out):
+        raise InputError(f"{what} must be positive integers, not {values!r}")
+    return out
 
 
 def _shards(shards, chunk, zshape, axes, itemsize):
@@ -119,10 +131,10 @@ def _shards(shards, chunk, zshape, axes, itemsize):
         ]
         return tuple(shard) if tuple(shard) != tuple(chunk) else None
     if isinstance(shards, dict):
-        shards = tuple(int(shards.get(a, c)) for a, c in zip(axes, chunk))
-    shards = tuple(int(s) for s in shards)
-    if any(s % c for s, c in zip(shards, chunk)):
-        raise ValueError(f"shards {shards} must be multiples of the chunks {chunk}")
+        shards = tuple(shards.get(a, c) for a, c in zip(axes, chunk))
+    shards = _positive_ints(shards, "shards")
+    if len(shards) != len(chunk) or any(s % c for s, c in zip(shards, chunk)):
+        raise InputError(f"shards {shards} must be multiples of the chunks {chunk}")
     return shards
 
 
@@ -309,6 +321,7 @@ def to_zarr(
         zdata = zdata.astype(dtype)
     spatial = tuple(a for a, name in enumerate(axes) if name in "xyz")
     chunk = _normalize_chunks(chunks, zdata.shape, axes, dtype.itemsize)
+    _shards(shards, chunk, zdata.shape, axes, dtype.itemsize)  # bad arguments: before any store
     if levels is None:
         levels = default_levels(zdata.shape, spatial, chunk)
     shapes = pyramid.level_shapes(zdata.shape, spatial, chunk, levels)
