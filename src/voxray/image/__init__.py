@@ -435,8 +435,11 @@ def compose_affine(affine, transform) -> np.ndarray:
     """
     a = np.asarray(affine, dtype=np.float64)
     t = np.asarray(transform, dtype=np.float64)
-    out = np.eye(4)
     with np.errstate(invalid="ignore", over="ignore"):
+        out = a.dot(t)  # nibabel's product, bit for bit, whenever it is usable
+        if np.all(np.isfinite(out[:3, :3])):
+            return out
+        out = np.eye(4)
         out[:3, :3] = a[:3, :3] @ t[:3, :3]
         out[:3, 3] = a[:3, :3] @ t[:3, 3] + a[:3, 3]
     return out

@@ -112,7 +112,13 @@ class PARRECImage(Image, parrec.PARRECImage):
         from ...xarray.build import build_dataarray
 
         obj = self.dataobj
-        header = Nifti1Header.from_header(self.header)
+        try:
+            header = Nifti1Header.from_header(self.header)
+        except Exception:  # a PAR nibabel loads but cannot convert (a general field missing)
+            header = Nifti1Header()
+            header.set_data_shape(self.shape)
+            header.set_zooms(self.header.get_zooms()[: len(self.shape)])
+            header.set_xyzt_units("mm", "sec")
         header.set_data_dtype(getattr(obj, "scaled_dtype", None) or obj.dtype)
         header.set_slope_inter(None, None)
         stand_in = class_for_nibabel(Nifti1Image)(obj, self.affine, header)  # reads nothing
