@@ -260,8 +260,9 @@ def _header_from_bytes(raw: bytes, where: str):
         raw = raw + b"\x00\x00\x00\x00"  # no extensions: the flag was left out
     # The same checks as a .nii's header (the data is the store's, so not vox_offset).
     where = f"{where}/nifti"
-    check_raw(cls(raw[:size], check=False), raw, where, data_offset=False)
-    check_extensions(cls(raw[:size], check=False), raw, where, single_file=False)
+    unchecked = cls(raw[:size], check=False)
+    check_raw(unchecked, raw, where, data_offset=False)
+    check_extensions(unchecked, raw, where, single_file=False)
     try:
         header = cls.from_fileobj(io.BytesIO(raw), check=False)
     except Exception as e:  # nibabel on damaged bytes
