@@ -131,12 +131,12 @@ def _stats(img) -> dict:
 
 
 def _voxray():
-    _pyplot()
-    import matplotlib.backends.backend_agg  # noqa: F401  (imports are setup, as for pyplot)
-    import matplotlib.figure  # noqa: F401
+    import importlib
 
+    _pyplot()  # imports are setup, as pyplot's are for the peers
+    for module in ("matplotlib.figure", "matplotlib.backends.backend_agg", "voxray.plotting"):
+        importlib.import_module(module)
     import voxray as vx
-    import voxray.plotting  # noqa: F401
 
     return vx
 
