@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("voxray.planning", "voxray.sources"),
     ("voxray.reader", "voxray.graph", "voxray.proxy", "voxray.headers"),
     ("voxray.xarray.transform", "voxray.xarray.index", "voxray.xarray.build"),
+    ("voxray.plotting",),
     ("voxray.image",),
     ("voxray.writers",),
     ("voxray.formats",),

@@ -39,7 +39,7 @@ def _patch(path, offset: int, fmt: str, *values):
 
 #: Errors that are neither bad input nor failed I/O: a missing optional dependency, an
 #: operation a format cannot do, an attribute an image does not have.
-NEITHER = {"MincDependencyError", "MincWriteError", "NoAffineError"}
+NEITHER = {"MissingDependencyError", "MincDependencyError", "MincWriteError", "NoAffineError"}
 
 
 def test_error_hierarchy():

@@ -31,6 +31,7 @@ from .errors import (
     InvalidHeaderError,
     MGHDataTypeError,
     MincDependencyError,
+    MissingDependencyError,
     MincHeaderError,
     MincReadError,
     MincWriteError,
@@ -72,6 +73,7 @@ from .proxy import ArrayProxy, DaskProxy
 __version__ = "0.1.0"
 
 _LAZY = ("open_dataarray", "to_dataarray")
+_PLOTTING = ("plot_ortho", "plot_mosaic", "plot_timecourse", "plot_carpet")
 
 
 def __getattr__(name: str):
@@ -80,6 +82,10 @@ def __getattr__(name: str):
         from . import xarray as _vx_xarray
 
         return getattr(_vx_xarray, name)
+    if name in _PLOTTING:
+        from . import plotting
+
+        return getattr(plotting, name)
     raise AttributeError(f"module 'voxray' has no attribute {name!r}")
 
 
@@ -97,6 +103,7 @@ __all__ = [
     "AFNIHeaderError",
     "MGHDataTypeError",
     "MincDependencyError",
+    "MissingDependencyError",
     "MincHeaderError",
     "MincReadError",
     "MincWriteError",
@@ -144,6 +151,10 @@ __all__ = [
     "as_closest_canonical",
     "load",
     "open_dataarray",
+    "plot_carpet",
+    "plot_mosaic",
+    "plot_ortho",
+    "plot_timecourse",
     "to_dataarray",
     "save",
     "to_zarr",

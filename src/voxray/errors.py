@@ -49,6 +49,7 @@ __all__ = [
     "MincHeaderError",
     "MincReadError",
     "MincDependencyError",
+    "MissingDependencyError",
     "MincWriteError",
     "NoAffineError",
     "ParrecHeaderError",
@@ -199,7 +200,12 @@ class MincReadError(StorageError):
     """Stored MINC values could not be read (a damaged HDF5 chunk, a failed read)."""
 
 
-class MincDependencyError(VoxrayError, ImportError):
+class MissingDependencyError(VoxrayError, ImportError):
+    """An optional dependency a call needs is not installed; the message names the extra
+    (``pip install 'voxray[plot]'`` for matplotlib)."""
+
+
+class MincDependencyError(MissingDependencyError):
     """h5py, which MINC2 (HDF5) files need, is not installed."""
 
 
