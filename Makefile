@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+# The headless browser the HTML repr's test renders in (see the rule below)
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: demo test bench fuzz lint format clean
 
@@ -11,7 +13,7 @@ $(BIN)/python:
 	$(PIP) install --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+	$(PIP) install -e '.[plot]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -26,10 +28,24 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 
-## test: the whole suite (slow tests included), plus lint
-test: $(VENV)/.installed-test
+## test: the whole suite (slow tests included), plus lint; the HTML repr's browser test
+## needs Chromium (installed from Debian's archive when missing) and fails without it
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/python -m pytest -n 2
+	VOXRAY_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2
+
+## Debian's headless Chromium, for tests/test_html_repr.py (root installs it with apt-get;
+## anyone else is told how, and the browser test then fails saying so)
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium (for the HTML repr's browser test)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends chromium; \
+	else \
+		echo "warning: $@ is missing and only root can apt-get it: run" \
+			"'apt-get install --no-install-recommends chromium' as root, or set" \
+			"VOXRAY_CHROMIUM; the browser test fails without it" >&2; \
+	fi
 
 ## bench: realistic >= 600 MB images, voxray vs nibabel in one run (ratios, peak RSS);
 ## then a 641 MB 4-D MGZ and a 2.15 GB dense connectome (CIFTI-2)
