@@ -321,7 +321,7 @@ def larger_than_memory(nii: Path, gb: float, repeat: int, work: Path, t: int | N
             for s in ("cold", "warm"):
                 r = res["cases"][c][s]
                 b = f"{r['bytes_read'] / 1e6:8.2f} MB" if "bytes_read" in r else ""
-                label = LABELS[c] + (" (reference)" if c.startswith("nib") else "")
+                label = LABELS[c] + (" (ref.)" if c.startswith("nib") else "")
                 print(
                     f"  {label:34s} {s:5s} {r['seconds']:8.3f} {r['seconds_min']:8.3f} "
                     f"{r['peak_rss_mb']:8.0f}  {b}"
