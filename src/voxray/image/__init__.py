@@ -359,6 +359,33 @@ class Image(metaclass=_ImageFactory):
             file_map=self.file_map,
         )
 
+    def orthoview(self, **kwargs):
+        """An interactive viewer of three orthogonal planes that reads planes on demand.
+
+        Overrides nibabel's ``orthoview`` (an ``OrthoSlicer3D`` over the whole array: a
+        4-D file is read into memory first). Returns a
+        :class:`~voxray.plotting.viewer.OrthoViewer`: click a panel to move the cursor, a
+        slider picks the volume of a 4-D image; it holds three planes and reads one
+        again only when the cursor leaves it. ``kwargs`` go to ``OrthoViewer``
+        (``coords``, ``t``, ``radiological``, ``cmap``, ``vmin``, ``vmax``, ``figure``,
+        ``title``; the title defaults to the file name, as nibabel's). As with nibabel,
+        under a non-interactive backend call ``viewer.show()`` (``plt.show()``).
+
+        Examples
+        --------
+        >>> import matplotlib.figure
+        >>> import voxray as vx
+        >>> from voxray.testing import NIBABEL_DATA
+        >>> img = vx.load(NIBABEL_DATA / "example4d.nii.gz")
+        >>> viewer = img.orthoview(figure=matplotlib.figure.Figure())
+        >>> [ax.get_label() for ax in viewer.axes], viewer.n_volumes
+        (['sagittal', 'coronal', 'axial'], 2)
+        """
+        from ..plotting.viewer import OrthoViewer
+
+        kwargs.setdefault("title", name_of(self))
+        return OrthoViewer(self, **kwargs)
+
     def __repr__(self) -> str:
         where = self.get_filename()
         lazy = "in memory" if self.in_memory else "lazy"

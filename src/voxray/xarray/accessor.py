@@ -153,6 +153,49 @@ class VoxrayAccessor:
 
         return to_zarr(self._da, store, **kwargs)
 
+    # -- pictures (voxray.plotting: they read only what they show) ----------------------
+
+    def plot_ortho(self, coords=None, **kwargs):
+        """Sagittal, coronal and axial planes through world point ``coords`` (mm), reading
+        only those planes: :func:`voxray.plot_ortho` of this DataArray (voxel dims
+        ``i, j, k[, t]``; a sliced or reoriented DataArray is placed by its own affine).
+
+        >>> import voxray as vx
+        >>> from voxray.testing import NIBABEL_DATA
+        >>> da = vx.open_dataarray(NIBABEL_DATA / "example4d.nii.gz")
+        >>> [ax.get_label() for ax in da.vx.plot_ortho(t=1).axes]
+        ['sagittal', 'coronal', 'axial']
+        """
+        from ..plotting import plot_ortho
+
+        return plot_ortho(self._da, coords, **kwargs)
+
+    def plot_mosaic(self, **kwargs):
+        """A lightbox of evenly spaced planes: :func:`voxray.plot_mosaic` of this DataArray."""
+        from ..plotting import plot_mosaic
+
+        return plot_mosaic(self._da, **kwargs)
+
+    def plot_timecourse(self, coords, **kwargs):
+        """The series at world point(s) ``coords`` (mm): :func:`voxray.plot_timecourse`."""
+        from ..plotting import plot_timecourse
+
+        return plot_timecourse(self._da, coords, **kwargs)
+
+    def plot_carpet(self, **kwargs):
+        """Voxels x time, streamed once over the data: :func:`voxray.plot_carpet`."""
+        from ..plotting import plot_carpet
+
+        return plot_carpet(self._da, **kwargs)
+
+    def orthoview(self, **kwargs):
+        """An interactive viewer reading planes on demand (see ``Image.orthoview``):
+        a :class:`~voxray.plotting.viewer.OrthoViewer` of this DataArray."""
+        from ..plotting.viewer import OrthoViewer
+
+        kwargs.setdefault("title", self._da.encoding.get("source") or self._da.name)
+        return OrthoViewer(self._da, **kwargs)
+
 
 def _local_name(source: str) -> str:
     from ..sources import is_url
