@@ -11,11 +11,11 @@ import sys
 
 from .. import __version__
 from ..errors import VoxrayError
-from . import clean, convert, index, info
+from . import clean, convert, index, info, view
 
 __all__ = ["main"]
 
-COMMANDS = (info, index, convert, clean)
+COMMANDS = (info, index, convert, clean, view)
 
 
 def build_parser() -> argparse.ArgumentParser:
