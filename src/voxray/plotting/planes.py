@@ -147,7 +147,9 @@ def _aligned_plane(vol, axis, xyz, t, name, hv, perm, sign) -> Plane:
     A, b = vol.affine[:3, :3], vol.affine[:3, 3]
     a_fixed = int(perm[axis])
     ijk = np.linalg.solve(A, xyz - b)
-    idx = int(np.floor(ijk[a_fixed] + 0.5))
+    # Nearest plane; a tie goes to the higher world coordinate whatever the storage order.
+    u = ijk[a_fixed]
+    idx = int(np.floor(u + 0.5) if sign[axis] > 0 else np.ceil(u - 0.5))
     h, v = hv
     ah, av = int(perm[h]), int(perm[v])
     nh, nv = vol.shape[ah], vol.shape[av]

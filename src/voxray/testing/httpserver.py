@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 __all__ = ["RangeServer"]
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+_SUFFIX = re.compile(r"bytes=-(\d+)$")  # the last N bytes (zarr reads shard indexes so)
 
 
 class RangeServer:
@@ -241,10 +242,14 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng and state.honour_range:
             m = _RANGE.match(rng.strip())
-            if m is None:
+            suffix = _SUFFIX.match(rng.strip())
+            if m is not None:
+                start = int(m.group(1))
+                stop = min(size, int(m.group(2)) + 1) if m.group(2) else size
+            elif suffix is not None and int(suffix.group(1)) > 0:
+                start, stop = max(0, size - int(suffix.group(1))), size
+            else:
                 return self._plain(400, "unsupported Range")
-            start = int(m.group(1))
-            stop = min(size, int(m.group(2)) + 1) if m.group(2) else size
             if start >= size or stop <= start:
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{size}")
