@@ -341,6 +341,7 @@ def test_ortho_over_http_reads_ranges_of_its_planes(bold):
     assert sent < arr.nbytes / 2
 
 
+@pytest.mark.slow
 def test_ortho_of_zarr_reads_the_chunks_of_its_planes(bold, tmp_path):
     d, arr = bold
     store = tmp_path / "bold.nii.zarr"
@@ -384,6 +385,7 @@ def test_carpet_reads_the_data_once(bold):
     np.testing.assert_allclose(times, 1.5 * np.arange(6))
 
 
+@pytest.mark.slow
 def test_carpet_equals_nilearns_cleaned_signals():
     """Full resolution (one voxel per row): nilearn's detrended, z-scored masked data."""
     from nilearn.masking import apply_mask
