@@ -207,14 +207,14 @@ def _reader_cost(reader, sels: Sequence[tuple[AxisSel, ...]]) -> _Cost:
     if isinstance(reader, Reader):
         src = open_source(reader.source)
         plans = [plan_read(lay.shape, lay.dtype.itemsize, s, src.request_cost) for s in sels]
-        ranges = [
-            (lay.offset + int(off), int(n)) for p in plans for off, n, _ in p.ranges.tolist()
+        reads = [
+            [(lay.offset + int(off), int(n)) for off, n, _ in p.ranges.tolist()] for p in plans
         ]
         if isinstance(src, GzipSource):
-            return _gzip_cost(src, reader.source, ranges)
-        if _is_gzip_fileobj(reader.source):
-            end = max((o + n for o, n in ranges), default=0)
-            return _Cost(end * len(plans), "inflate", unindexed_gzip=True)
+            return _gzip_cost(src, reader.source, reads, lay.offset + lay.nbytes)
+        if _is_gzip_fileobj(reader.source):  # a stream: every read inflates from its start
+            ends = [max((o + n for o, n in r), default=0) for r in reads]
+            return _Cost(sum(ends), "inflate", unindexed_gzip=True)
         return _Cost(sum(p.nbytes for p in plans))
     if hasattr(reader, "perm"):  # a Zarr array's reader: the chunks the planes touch
         chunked = _zarr_cost(reader, sels)
@@ -225,18 +225,31 @@ def _reader_cost(reader, sels: Sequence[tuple[AxisSel, ...]]) -> _Cost:
     return _Cost(math.prod(lay.shape[:3]) * lay.dtype.itemsize, "decode")
 
 
-def _gzip_cost(src, spec, ranges: list[tuple[int, int]]) -> _Cost:
+def _gzip_cost(src, spec, reads: list[list[tuple[int, int]]], total: int) -> _Cost:
+    """``reads``: the byte ranges of each read, in order; ``total``: the stream's
+    decompressed size as the header says (offset + data)."""
+    from ..sources.gzip import FINISH_WITHIN
+
     idx = src.index
     step = idx.spacing + _BLOCK
     if idx.complete or _stored_index(src, spec):  # inflate from the seek point before each
-        return _Cost(sum(n + min(step, o) for o, n in ranges))
-    frontier = idx.frontier_out
-    end = max((o + n for o, n in ranges), default=0)
-    ahead = max(0, end - frontier)  # the build pass inflates from where it stopped
-    behind = sum(  # ranges the index already reaches
-        min(o + n, frontier) - o + min(step, o) for o, n in ranges if o < frontier
-    )
-    return _Cost(ahead + behind, "inflate", unindexed_gzip=ahead > 0)
+        return _Cost(sum(n + min(step, o) for r in reads for o, n in r))
+    frontier = start = idx.frontier_out
+    cost = 0
+    for ranges in reads:
+        # Parts behind the build pass's frontier inflate from a seek point; the pass
+        # inflates on from the frontier to the read's end...
+        cost += sum(min(o + n, frontier) - o + min(step, o) for o, n in ranges if o < frontier)
+        end = max((o + n for o, n in ranges), default=0)
+        # ... and to the end of the stream when little compressed data is left (it then
+        # completes the index); where the read ends in the compressed stream is estimated
+        # as if the data compressed evenly, with a factor 2 to spare.
+        if idx.compressed_size * (1 - end / max(total, end, 1)) <= 2 * FINISH_WITHIN:
+            end = max(end, total)
+        if end > frontier:
+            cost += end - frontier
+            frontier = end
+    return _Cost(cost, "inflate", unindexed_gzip=frontier > start)
 
 
 def _stored_index(src, spec) -> bool:
