@@ -24,7 +24,7 @@ from voxray.testing import NIBABEL_DATA, write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting-started.md", "docs/writing.md", "docs/xarray.md"]
-PAGES += ["docs/zarr.md", "docs/formats.md"]
+PAGES += ["docs/zarr.md", "docs/formats.md", "docs/plotting.md"]
 #: nibabel's own test files the formats page opens by name.
 NIBABEL_FILES = (
     "test.mgz",
@@ -102,6 +102,9 @@ def test_page_code_runs(page, files, tmp_path, monkeypatch):
         assert type(ns["lvl1"]).__name__ == "Nifti1Image"
     if page == "README.md":
         assert type(ns["img"]).__name__ == "Nifti1Image"
+    if page == "docs/plotting.md":  # the bytes the page quotes
+        assert ns["read"] == 4286
+        assert ns["data"].nbytes == 171360 and ns["data"].size * 2 == 42840
 
 
 def test_docs_do_not_call_images_wrappers():
