@@ -1,7 +1,9 @@
 """voxray's main job on a sample image that ships with nibabel.
 
-Describes the image (what ``voxray info`` prints), then computes its mean
-volume over time lazily: a dask graph over chunked reads, computed in parallel.
+Describes the image (what ``voxray info`` prints), computes its mean volume over time
+lazily (a dask graph over chunked reads, computed in parallel), then draws three
+orthogonal slices through it (``vx.plot_ortho``, which reads only those planes) into
+``demo-output/<name>.png`` and says where.
 
     python examples/demo.py [IMAGE]
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -50,5 +53,26 @@ def run(path: str) -> np.ndarray:
     return vol
 
 
+def show(path: str, out_dir: str | Path = "demo-output") -> Path | None:
+    """Draw ``vx.plot_ortho`` of the image into ``out_dir/<name>.png``; None when there
+    is no picture (without matplotlib, the message says how to install it)."""
+    img = vx.load(path)
+    t = img.shape[3] // 2 if img.ndim == 4 else 0
+    name = Path(path).name.split(".")[0]
+    try:
+        fig = vx.plot_ortho(img, t=t, title=f"{name}, volume {t}" if img.ndim == 4 else name)
+    except (vx.MissingDependencyError, vx.InputError) as e:  # no matplotlib; a 5-D image
+        print(f"no picture: {e}")
+        return None
+    out = Path(out_dir) / f"{name}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    print(f"orthogonal slices through the centre of the field of view: wrote {out.resolve()}")
+    return out
+
+
 if __name__ == "__main__":
-    run(sys.argv[1] if len(sys.argv) > 1 else str(NIBABEL_DATA / "example4d.nii.gz"))
+    path = sys.argv[1] if len(sys.argv) > 1 else str(NIBABEL_DATA / "example4d.nii.gz")
+    run(path)
+    print()
+    show(path)
