@@ -26,7 +26,7 @@ import struct
 
 import numpy as np
 
-from ..errors import InputError, NoSuchLevelError
+from ..errors import InputError, NoSuchLevelError, VoxrayError
 from .options import add_storage_options, storage_options
 
 __all__ = ["add_parser", "choose_level", "run"]
@@ -227,6 +227,14 @@ def _file_type(out: str) -> str:
 # -- the pyramid level ---------------------------------------------------------------
 
 
+def volume(img, path: str):
+    """What plotting reads of ``img``, named by ``path`` as given (errors from plotting
+    name it: a Zarr image has no file name of its own)."""
+    from ..plotting.volume import as_volume
+
+    return dataclasses.replace(as_volume(img), name=path)
+
+
 def _dry(vol):
     """``vol`` with a reader that reads nothing (zeros of the selection's shape): for
     laying out a picture and measuring planes from metadata alone."""
@@ -271,7 +279,6 @@ def choose_level(path: str, img, mode: str, args, options) -> tuple[object, int,
     The levels are opened with ``voxray.load(path, level=n)``: metadata only.
     """
     from ..open import load
-    from ..plotting.volume import as_volume
 
     if getattr(getattr(img, "provenance", None), "store", None) is None:
         if args.level != "auto":
@@ -291,11 +298,11 @@ def choose_level(path: str, img, mode: str, args, options) -> tuple[object, int,
         return levels[args.level], args.level, len(levels)
     if mode not in ("ortho", "mosaic") or len(levels) == 1:
         return img, 0, len(levels)
-    layout = _figure(_dry(as_volume(img)), mode, args)
+    layout = _figure(_dry(volume(img, path)), mode, args)
     pixels = [(round(w), round(h)) for w, h in _panel_pixels(layout, args.dpi)]
     chosen = 0
     for n, level in enumerate(levels[1:], start=1):
-        shapes = _plane_shapes(as_volume(level), mode, args)
+        shapes = _plane_shapes(volume(level, path), mode, args)
         if all(nh >= pw and nv >= ph for (nh, nv), (pw, ph) in zip(shapes, pixels)):
             chosen = n
         else:
@@ -420,9 +427,21 @@ def _describe(vol, fig, mode: str, args, coords) -> str:
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except VoxrayError as e:
+        # One line on stderr: some messages quote a format library's multi-line text
+        # (nibabel's AFNI parser); an OSError's text comes from its errno and strerror.
+        text = str(e)
+        if "\n" in text and not isinstance(e, OSError):
+            e.args = (" ".join(text.split()),)
+        raise
+
+
+def _run(args) -> int:
     from ..open import load
     from ..plotting.planes import check_coords
-    from ..plotting.volume import as_volume, require_matplotlib
+    from ..plotting.volume import require_matplotlib
 
     require_matplotlib()
     mode = _mode(args)
@@ -432,13 +451,12 @@ def run(args) -> int:
     img = load(args.path, storage_options=options)
     coords = None
     if mode == "ortho":
-        vol = as_volume(img)
+        vol = volume(img, args.path)
         coords = check_coords(vol, args.coords)
         _check_point(vol, coords, args.path)
         args.coords = tuple(float(c) for c in coords)
     img, level, nlevels = choose_level(args.path, img, mode, args, options)
-    # Errors from plotting name the file as given (a Zarr image has no file name).
-    vol = dataclasses.replace(as_volume(img), name=args.path)
+    vol = volume(img, args.path)
     fig = _figure(vol, mode, args)
     size = save_figure(fig, args.out, kind, args.dpi)
     what = _describe(vol, fig, mode, args, coords)
