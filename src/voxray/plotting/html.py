@@ -215,7 +215,7 @@ def _reader_cost(reader, sels: Sequence[tuple[AxisSel, ...]]) -> _Cost:
         if _is_gzip_fileobj(reader.source):  # a stream: every read inflates from its start
             ends = [max((o + n for o, n in r), default=0) for r in reads]
             return _Cost(sum(ends), "inflate", unindexed_gzip=True)
-        return _Cost(sum(p.nbytes for p in plans))
+        return _Cost(sum(_fetched(src, r) for r in reads))
     if hasattr(reader, "perm"):  # a Zarr array's reader: the chunks the planes touch
         chunked = _zarr_cost(reader, sels)
         if chunked is not None:
@@ -223,6 +223,20 @@ def _reader_cost(reader, sels: Sequence[tuple[AxisSel, ...]]) -> _Cost:
     # Readers that are not byte ranges of the values (MINC, PAR/REC, ECAT, AFNI): at most
     # all of volume 0 (the planes lie in it).
     return _Cost(math.prod(lay.shape[:3]) * lay.dtype.itemsize, "decode")
+
+
+def _fetched(src, ranges: list[tuple[int, int]]) -> int:
+    """Bytes a source fetches for one read: the ranges themselves, except that a remote
+    object reads small ranges in whole cache blocks and merges ranges whose gaps are
+    under its request cost (the gaps are fetched too)."""
+    from ..planning import coalesce_ranges
+    from ..sources.remote import BLOCK, RemoteSource
+
+    if not isinstance(src, RemoteSource):
+        return sum(n for _, n in ranges)
+    small = sum(((o + n - 1) // BLOCK - o // BLOCK + 1) * BLOCK for o, n in ranges if n <= BLOCK)
+    large = [(o, n) for o, n in ranges if n > BLOCK]
+    return small + sum(n for _, n, _ in coalesce_ranges(large, src.request_cost))
 
 
 def _gzip_cost(src, spec, reads: list[list[tuple[int, int]]], total: int) -> _Cost:

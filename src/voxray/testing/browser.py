@@ -68,9 +68,11 @@ def require_chromium() -> str:
     path = chromium_path()
     if path is None:
         where = os.environ.get("VOXRAY_CHROMIUM")
-        what = f"VOXRAY_CHROMIUM={where!r} is not an executable" if where else "not found"
+        what = (
+            f"VOXRAY_CHROMIUM={where!r} is not an executable" if where else "it is not installed"
+        )
         raise MissingDependencyError(
-            f"Chromium is needed to render HTML in a real browser and is {what}: "
+            f"Chromium is needed to render HTML in a real browser, and {what}: "
             "`make test` installs Debian's package when run as root, or run "
             "`apt-get install --no-install-recommends chromium` (or set VOXRAY_CHROMIUM)"
         )
