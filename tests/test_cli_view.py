@@ -294,6 +294,7 @@ def test_over_http_reads_about_one_volume(bold, tmp_path, capsys):
         assert "x 2 volumes" in stdout
 
 
+@pytest.mark.slow
 def test_from_s3(bold, s3, tmp_path, capsys):
     d, _ = bold
     s3.fs.put(str(d / "example4d.nii.gz"), f"{s3.bucket}/sub/example4d.nii.gz")
@@ -305,7 +306,14 @@ def test_from_s3(bold, s3, tmp_path, capsys):
     assert "volume 1 of 2" in stdout
     assert_drawn(read_png(out, 200, wrote(stdout)))
     rc, _, err = view(capsys, f"s3://{s3.bucket}/sub/missing.nii.gz", out, *opts)
-    assert rc == 2 and "missing.nii.gz" in err and err.count("\n") == 1
+    assert rc == 2 and "missing.nii.gz" in one_line(err)
+    # a store on S3: its levels are opened with the same storage options
+    store = f"s3://{s3.bucket}/anat.nii.zarr"
+    vx.to_zarr(NIBABEL_DATA / "anatomical.nii", store, levels=2, storage_options=s3.options)
+    rc, stdout, err = view(capsys, store, out, "--width", 1, "--dpi", 40, *opts)
+    assert rc == 0, err
+    assert stdout.rstrip().endswith("level 1 of 2 (4.0 mm)")  # 17 voxels for 12 px panels
+    read_png(out, 40, wrote(stdout))
 
 
 # -- the pyramid level ----------------------------------------------------------------------
@@ -324,19 +332,22 @@ def pyramid(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("width", "dpi", "level", "mm"),
+    ("width", "dpi", "level", "mm", "mode"),
     [
-        # panels of about (width x dpi x 0.96) / 3 pixels; the coarsest level with at least
-        # as many voxels: 288 px > 192 (level 0), 80 px <= 96, 38 <= 48, 19 <= 24
-        (9, 100, 0, "1.0"),
-        (2.5, 100, 1, "2.0"),
-        (3, 40, 2, "4.0"),
-        (1.5, 40, 3, "8.0"),
+        # slices: panels of about (width x dpi x 0.96) / 3 pixels; the coarsest level with
+        # at least as many voxels: 288 px > 192 (level 0), 80 px <= 96, 38 <= 48, 19 <= 24
+        (9, 100, 0, "1.0", []),
+        (2.5, 100, 1, "2.0", []),
+        (3, 40, 2, "4.0", []),
+        (1.5, 40, 3, "8.0", []),
+        # a mosaic of 4 in 3 columns: panels of about 26 px: 26 <= 48, 24 < 26
+        (2, 40, 2, "4.0", ["--mosaic", "--n", 4]),
     ],
 )
-def test_the_level_fills_the_pixels(pyramid, width, dpi, level, mm, tmp_path, capsys):
+def test_the_level_fills_the_pixels(pyramid, width, dpi, level, mm, mode, tmp_path, capsys):
     out = tmp_path / "p.png"
-    rc, stdout, err = view(capsys, pyramid / "big.nii.zarr", out, "--width", width, "--dpi", dpi)
+    argv = [pyramid / "big.nii.zarr", out, "--width", width, "--dpi", dpi, *mode]
+    rc, stdout, err = view(capsys, *argv)
     assert rc == 0, err
     m = wrote(stdout)
     assert m["what"].endswith(f", level {level} of 5 ({mm} mm)")

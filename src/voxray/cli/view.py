@@ -241,9 +241,24 @@ def _dry(vol):
     zero = np.zeros((), np.float64)
 
     def reader(key, _shape=vol.shape):
-        return np.broadcast_to(zero, np.empty(_shape, dtype=np.bool_)[key].shape)
+        return np.broadcast_to(zero, selection_shape(_shape, key))
 
     return dataclasses.replace(vol, reader=reader)
+
+
+def selection_shape(shape: tuple[int, ...], key: tuple) -> tuple[int, ...]:
+    """The shape of ``array[key]`` for a basic key of one int or slice per axis.
+
+    >>> selection_shape((10, 20, 30, 5), (3, slice(None), slice(2, 8), 1))
+    (20, 6)
+    """
+    out = []
+    for n, k in zip(shape, key):
+        if isinstance(k, slice):
+            out.append(len(range(*k.indices(n))))
+        elif not isinstance(k, (int, np.integer)):
+            raise TypeError(f"not a basic index: {k!r}")
+    return tuple(out)
 
 
 def _panel_pixels(fig, dpi: int) -> list[tuple[float, float]]:
