@@ -171,6 +171,9 @@ def test_nibabel_image_and_gzip_state(tmp_path, fresh_cache):
     assert r.rows["data"] == "lazy (nibabel proxy)"
     r = parse(image_html(vx.load(path), thumbnail=False))
     assert r.rows["data"].startswith("lazy: gzip, not indexed yet")
+    ref = nib.load(path)  # nibabel's proxy reads a stream: each plane inflates from its start
+    assert 40 * 48 * 36 * 2 // 2 <= thumbnail_cost(ref) <= 3 * (352 + 40 * 48 * 36 * 2)
+    assert len(parse(image_html(ref)).imgs) == 1
 
 
 def test_a_repr_never_raises(tmp_path, monkeypatch):
@@ -337,6 +340,46 @@ def test_zarr_costs_the_chunks_the_planes_touch(tmp_path):
     assert not parse(image_html(img, max_bytes=cost - 1)).imgs
 
 
+def test_sliced_views_are_priced_through_the_view(tmp_path, fresh_cache):
+    path, _ = _series_gz(tmp_path)
+    img = vx.load(path)
+    vol = 64 * 64 * 32 * 2
+    later = img.slicer[::-1, :, :, 5:]  # volume 5 reversed along i: its planes are past 5 volumes
+    seek = open_source(img.dataobj.reader.source).index.spacing + 256 * 1024
+    assert 5 * vol <= thumbnail_cost(later) <= 6 * vol + 352 + 2 * (vol + seek)
+    assert thumbnail_cost(img) < vol * 3 + 352 * 3
+    s = _stats(img)
+    inflated = s.bytes_inflated
+    r = parse(image_html(later, max_bytes=thumbnail_cost(later) - 1))
+    assert not r.imgs and s.bytes_inflated == inflated
+
+
+def test_chunks_are_those_of_to_dask(tmp_path):
+    path, _ = _series_gz(tmp_path, "bold.nii")
+    for img in (vx.load(path), vx.load(path).slicer[2:, ::2], vx.load(path, chunks={3: 4})):
+        chunks = img.to_dask().chunks
+        n = int(np.prod([len(c) for c in chunks]))
+        size = tuple(max(c) for c in chunks)
+        want = f"1 chunk of {size}" if n == 1 else f"{n} chunks of {size}"
+        assert parse(image_html(img, thumbnail=False)).rows["chunks"] == want
+
+
+def test_readers_that_are_not_byte_ranges_cost_volume_0():
+    from voxray.testing import NIBABEL_DATA
+
+    img = vx.load(NIBABEL_DATA / "phantom_EPI_asc_CLEAR_2_1.PAR")  # PAR/REC: per-slice scaling
+    cost = thumbnail_cost(img)
+    assert cost == 64 * 64 * 9 * np.dtype(img.dataobj.reader.dtype).itemsize
+    r = parse(image_html(img))
+    assert len(r.imgs) == 1
+    assert r.rows["class"] == "voxray.PARRECImage (nibabel.PARRECImage)"
+    r = parse(image_html(img, max_bytes=cost - 1))
+    assert r.notes == [
+        f"no thumbnail: drawing it would decode {cost / 1024:.0f} KiB (more than "
+        f"{(cost - 1) / 1024:.0f} KiB)"
+    ]
+
+
 def test_dask_backed_images(tmp_path):
     da = pytest.importorskip("dask.array")
     img = vx.Image(da.zeros((10, 12, 14), chunks=5), np.eye(4))
@@ -375,6 +418,7 @@ def test_dataarray_repr(tmp_path, fresh_cache):
     s.reset()
     r = parse(dataarray_html(da))
     assert len(r.imgs) == 1 and s.bytes_inflated <= thumbnail_cost(da)
+    assert thumbnail_cost(img.to_xarray()) == thumbnail_cost(img)
     lazy = vx.open_dataarray(path, chunks=None)
     assert thumbnail_cost(lazy) == thumbnail_cost(img)
     assert parse(dataarray_html(lazy, thumbnail=False)).rows["data"] == (
