@@ -236,3 +236,17 @@ def test_not_a_voxel_dataarray(path):
         da.expand_dims("echo").vx.plot_ortho()
     with pytest.raises(vx.InputError, match="4-D"):
         da.isel(t=0).vx.plot_carpet()
+
+
+def test_repr_html_entry_points(tmp_path):
+    from voxray.plotting.html import dataarray_html, image_html
+
+    data = np.arange(8 * 9 * 10, dtype=np.int16).reshape(8, 9, 10)
+    path = tmp_path / "small.nii"
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), path)
+    img = vx.load(path)
+    out = img._repr_html_()
+    assert out == image_html(img) and "small.nii" in out and "<img" in out
+    da = vx.open_dataarray(path)
+    out = da.vx._repr_html_()
+    assert out == dataarray_html(da) and "small.nii" in out and "<img" in out

@@ -409,3 +409,14 @@ def test_bad_input(path4d):
     with pytest.raises(vx.InputError, match="finite"):
         v.set_position(np.nan, 0, 0)
     assert "OrthoViewer" in repr(v) and "bold.nii" in repr(v)
+
+
+def test_without_matplotlib(path3d, monkeypatch):
+    import sys
+
+    img = vx.load(path3d)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(vx.MissingDependencyError, match=r"voxray\[plot\]"):
+        img.orthoview()
+    with pytest.raises(ImportError):
+        OrthoViewer(img)

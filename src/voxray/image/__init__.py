@@ -359,6 +359,14 @@ class Image(metaclass=_ImageFactory):
             file_map=self.file_map,
         )
 
+    def _repr_html_(self) -> str:
+        """The notebook view: a table of the image (file, class, shape, dtype, zooms, axis
+        codes, affine, storage, chunks) and an orthogonal thumbnail only when it costs a
+        bounded number of bytes (see :func:`voxray.plotting.html.image_html`)."""
+        from ..plotting.html import image_html
+
+        return image_html(self)
+
     def orthoview(self, **kwargs):
         """An interactive viewer of three orthogonal planes that reads planes on demand.
 

@@ -155,6 +155,14 @@ class VoxrayAccessor:
 
     # -- pictures (voxray.plotting: they read only what they show) ----------------------
 
+    def _repr_html_(self) -> str:
+        """``da.vx`` in a notebook: voxray's table of the DataArray (file, dims, dtype,
+        zooms, axis codes, affine, storage, chunks) with a thumbnail only when it costs a
+        bounded number of bytes (see :func:`voxray.plotting.html.dataarray_html`)."""
+        from ..plotting.html import dataarray_html
+
+        return dataarray_html(self._da)
+
     def plot_ortho(self, coords=None, **kwargs):
         """Sagittal, coronal and axial planes through world point ``coords`` (mm), reading
         only those planes: :func:`voxray.plot_ortho` of this DataArray (voxel dims
