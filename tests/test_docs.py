@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import runpy
 import shutil
 from pathlib import Path
 
@@ -105,6 +106,20 @@ def test_page_code_runs(page, files, tmp_path, monkeypatch):
     if page == "docs/plotting.md":  # the bytes the page quotes
         assert ns["read"] == 4286
         assert ns["data"].nbytes == 171360 and ns["data"].size * 2 == 42840
+
+
+def test_plotting_pictures_are_the_pages_and_small():
+    """docs/images holds exactly the pictures docs/plotting.md shows, each one following
+    the python block that draws it (docs/make_images.py saves them from those blocks)."""
+    text = (ROOT / "docs/plotting.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\((images/[\w.-]+\.png)\)", text)
+    make_images = runpy.run_path(str(ROOT / "docs/make_images.py"))
+    drawn = [png for _, png in make_images["blocks"](text) if png]
+    assert shown and shown == drawn
+    on_disk = sorted(f"images/{p.name}" for p in (ROOT / "docs/images").glob("*.png"))
+    assert on_disk == sorted(shown)
+    sizes = [(ROOT / "docs" / p).stat().st_size for p in shown]
+    assert max(sizes) < 150_000 and sum(sizes) < 1_000_000, sizes
 
 
 def test_docs_do_not_call_images_wrappers():
