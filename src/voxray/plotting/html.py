@@ -94,12 +94,16 @@ def thumbnail_cost(img) -> int | None:
 
 
 class _Cost:
-    """``nbytes`` (None: unbounded), and for messages what kind of work it is."""
+    """``nbytes`` (None: unbounded, and ``why``), for messages the work it is (``verb``:
+    read, inflate or decode) and whether it is a pass over a never-indexed gzip stream."""
 
-    def __init__(self, nbytes: int | None, why: str = "", unindexed_gzip: bool = False):
+    def __init__(
+        self, nbytes: int | None, verb: str = "read", unindexed_gzip: bool = False, why: str = ""
+    ):
         self.nbytes = None if nbytes is None else int(nbytes)
-        self.why = why
+        self.verb = verb
         self.unindexed_gzip = unindexed_gzip
+        self.why = why
 
 
 def _cost(obj) -> _Cost:
@@ -141,16 +145,16 @@ def _array_cost(data, keys: list[tuple], da) -> _Cost:
     if _is_dask(data):
         found = _graph_reader(data)
         if found is None or tuple(found.shape) != tuple(data.shape):
-            return _Cost(None, "its data is a dask computation voxray cannot price")
+            return _Cost(None, why="its data is a dask computation voxray cannot price")
         if da is not None and tuple(da.dims) != ("i", "j", "k", "t")[: da.ndim]:
-            return _Cost(None, "its dims are not in voxray's i, j, k, t order")
+            return _Cost(None, why="its dims are not in voxray's i, j, k, t order")
         return _reader_cost(found, [normalize_index(k, found.shape) for k in keys])
     inner = _lazily_indexed_reader(data)
     if inner is not None:
         return _reader_cost(inner, [normalize_index(k, inner.shape) for k in keys])
     if getattr(data, "is_proxy", False):  # nibabel's own proxies
         return _nibabel_proxy_cost(data, keys)
-    return _Cost(None, f"its data is a {type(data).__name__}, whose reads voxray cannot price")
+    return _Cost(None, why=f"its data is a {type(data).__name__}, whose reads voxray cannot price")
 
 
 def _is_dask(obj) -> bool:
@@ -526,8 +530,7 @@ def _too_costly(obj, cost: _Cost, max_bytes: int) -> str:
             f"no thumbnail: reading it would inflate {_mb(cost.nbytes)} of a never-indexed "
             f".nii.gz (more than {limit}); `voxray index {name}` builds the index"
         )
-    verb = "decode" if cost.why == "decode" else "read"
-    return f"no thumbnail: drawing it would {verb} {_mb(cost.nbytes)} (more than {limit})"
+    return f"no thumbnail: drawing it would {cost.verb} {_mb(cost.nbytes)} (more than {limit})"
 
 
 def _name_of(obj) -> str | None:
