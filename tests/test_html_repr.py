@@ -477,7 +477,7 @@ def test_repr_in_headless_chromium(tmp_path):
     page = tmp_path / "repr.html"
     page.write_text(
         "<!doctype html><html><head><meta charset='utf-8'></head>"
-        f"<body style='margin:10px;background:#ffffff'>{image_html(img)}{MEASURE}</body></html>"
+        f"<body style='margin:10px;background:#ffffff'>{img._repr_html_()}{MEASURE}</body></html>"
     )
     size = (1000, 700)
     dom = dump_dom(page, size=size)
