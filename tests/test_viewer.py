@@ -120,7 +120,7 @@ def test_panels_and_layout(path4d):
     for ax, p in zip(v.axes, v.planes):
         assert ax.images[0].get_extent() == list(p.extent)
         assert ax.texts[0].get_text() == p.label
-    assert "voxel (" in v._readout.get_text() and "value" in v._readout.get_text()
+    assert "voxel (" in v.readout and "value" in v.readout
     assert v.figure.canvas.manager is None  # a plain Figure: no pyplot window
 
 
@@ -205,7 +205,7 @@ def test_reads_per_interaction(path4d):
 def test_slider_reads_the_three_planes_of_the_volume(path4d):
     img = vx.load(path4d)
     v = OrthoViewer(img, figure=Figure())
-    assert v._slider is not None and v._slider.valmax == 2
+    assert v.slider is not None and v.slider.valmax == 2
     stats = stats_of(img)
     i, j, k = v.voxel[:3]  # the centre: i is a tie, taken as the planes take it
     stats.reset()
@@ -214,16 +214,16 @@ def test_slider_reads_the_three_planes_of_the_volume(path4d):
     img.dataobj[:, :, k, 2]
     expected = stats.bytes_read
     stats.reset()
-    v._slider.set_val(2)
+    v.slider.set_val(2)
     assert v.volume == 2
     assert stats.bytes_read == expected
     assert stats.bytes_read <= VOLUME + 2 * SHAPE[0] * SHAPE[1] * 4  # one volume at most
     assert_shows(v, img)
-    assert "t=4 s" in v._readout.get_text()
+    assert "t=4 s" in v.readout
     # set_volume moves the slider, and the slider's callback reads nothing more.
     stats.reset()
     v.set_volume(0)
-    assert v._slider.val == 0
+    assert v.slider.val == 0
     assert stats.bytes_read == expected
     assert_shows(v, img)
     v.set_volume(-1)
@@ -252,12 +252,12 @@ def test_value_readout(path4d):
     v.set_position(*xyz)
     assert v.voxel == (41, 71, 31, 0)
     assert v.value == 5.0
-    assert "voxel (41, 71, 31, 0)" in v._readout.get_text()
-    assert "value 5" in v._readout.get_text()
+    assert "voxel (41, 71, 31, 0)" in v.readout
+    assert "value 5" in v.readout
     v.set_volume(1)
     assert v.value == float(np.asarray(img.dataobj[41, 71, 31, 1]))
     v.set_position(x=10_000.0)
-    assert np.isnan(v.value) and "outside the image" in v._readout.get_text()
+    assert np.isnan(v.value) and "outside the image" in v.readout
     assert np.all(np.isnan(shown(v)[0]))  # the sagittal cut is outside: all transparent
 
 
@@ -298,7 +298,7 @@ def test_keys(path4d):
 def test_three_d_has_no_slider(path3d):
     img = vx.load(path3d)
     v = OrthoViewer(img, figure=Figure())
-    assert v._slider is None and v.n_volumes == 1 and v.volume == 0
+    assert v.slider is None and v.n_volumes == 1 and v.volume == 0
     assert len(v.figure.axes) == 3
     v.set_volume(0)
     with pytest.raises(vx.InputError, match="3-D"):
@@ -420,3 +420,27 @@ def test_without_matplotlib(path3d, monkeypatch):
         img.orthoview()
     with pytest.raises(ImportError):
         OrthoViewer(img)
+
+
+def test_scroll_moves_through_the_cut(path4d):
+    img = vx.load(path4d)
+    vol, calls = counting(img)
+    v = OrthoViewer(vol, figure=Figure())
+    x, y, z = v.position
+    calls.clear()
+    fig = v.figure
+    fig.canvas.draw()
+    px, py = axes_of(v, "axial").transAxes.transform((0.5, 0.5))
+    MouseEvent("scroll_event", fig.canvas, px, py, step=2)._process()
+    assert v.position.tolist() == [x, y, z + 5.0]
+    assert len(calls) == 1 and isinstance(calls[0][2], int)  # the axial plane only
+    assert_shows(v, img)
+
+
+def test_one_volume_4d(tmp_path):
+    path = tmp_path / "one.nii"
+    nib.save(nib.Nifti1Image(np.ones((6, 7, 8, 1), np.float32), np.eye(4)), path)
+    v = OrthoViewer(vx.load(path), figure=Figure())
+    assert v.slider is None and v.n_volumes == 1 and v.volume == 0
+    assert len(v.figure.axes) == 3 and v.figs == [v.figure]
+    assert "voxel (3, 3, 4, 0)" in v.readout  # ties: the higher plane and "value 1" in v.readout

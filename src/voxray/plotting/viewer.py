@@ -15,8 +15,8 @@ cursor leaves it:
 * the slider (or :meth:`OrthoViewer.set_volume`) reads the three planes of the new
   volume;
 * the arrow keys move the cursor one voxel in the panel under the mouse (the axial
-  panel when the mouse is elsewhere), page up / page down move it through that
-  panel's cut, and ``<`` / ``>`` (or ``,`` / ``.``) step the volume.
+  panel when the mouse is elsewhere), page up / page down and the scroll wheel move it
+  through that panel's cut, and ``<`` / ``>`` (or ``,`` / ``.``) step the volume.
 
 The display limits are computed once, from the first three planes (or given as
 ``vmin``/``vmax``), so moving the cursor never changes the contrast.
@@ -102,7 +102,6 @@ class OrthoViewer:
         self._keys = [self._plane_key(axis, self._xyz) for _, axis, _ in PLANES]
         self._clim = contrast(self._planes, vmin, vmax)
         self._steps = self._voxel_steps()
-        self._pyplot = figure is None
         self._figure = self._make_figure(figure, title)
         self._axes, self._images, self._labels, self._cursor = [], [], [], []
         self._slider = None
@@ -110,6 +109,7 @@ class OrthoViewer:
         self._connections = [
             self._figure.canvas.mpl_connect("button_press_event", lambda e: self._on_click(e)),
             self._figure.canvas.mpl_connect("key_press_event", lambda e: self._on_key(e)),
+            self._figure.canvas.mpl_connect("scroll_event", lambda e: self._on_scroll(e)),
         ]
         self._update_readout()
 
@@ -153,6 +153,21 @@ class OrthoViewer:
         p = self._planes[2]
         h, v = p.hv
         return _pixel(p, self._xyz[h], self._xyz[v])
+
+    @property
+    def readout(self) -> str:
+        """The text under the panels: world position (mm), voxel index, value, time."""
+        return self._readout.get_text()
+
+    @property
+    def slider(self):
+        """The volume :class:`matplotlib.widgets.Slider` (None for a single volume)."""
+        return self._slider
+
+    @property
+    def figs(self) -> list:
+        """``[figure]``, as nibabel's ``OrthoSlicer3D.figs``."""
+        return [self._figure]
 
     @property
     def clim(self) -> tuple[float, float]:
@@ -273,7 +288,7 @@ class OrthoViewer:
 
     def _bands(self, title) -> tuple[float, float]:
         """(bottom, top) bands in inches: the readout and slider, the title."""
-        bottom = READOUT + (SLIDER if self._vol.ndim == 4 else 0.0)
+        bottom = READOUT + (SLIDER if self._vol.nt > 1 else 0.0)
         return bottom, (TITLE if title else 0.05)
 
     def _sizes(self) -> list[tuple[float, float]]:
@@ -316,7 +331,7 @@ class OrthoViewer:
             )
         self._readout = fig.text(
             0.01,
-            (READOUT / 2 + (SLIDER if self._vol.ndim == 4 else 0.0)) / fh,
+            (READOUT / 2 + (SLIDER if self._vol.nt > 1 else 0.0)) / fh,
             "",
             color=FOREGROUND,
             family="monospace",
@@ -324,7 +339,7 @@ class OrthoViewer:
             ha="left",
             va="center",
         )
-        if self._vol.ndim == 4 and self._vol.nt > 1:
+        if self._vol.nt > 1:
             from matplotlib.widgets import Slider
 
             sax = fig.add_axes((0.08, 0.05 / fh, 0.84, (SLIDER - 0.1) / fh), facecolor="0.2")
@@ -383,6 +398,14 @@ class OrthoViewer:
         h, v = self._planes[self._axes.index(event.inaxes)].hv
         coords: list = [None, None, None]
         coords[h], coords[v] = float(event.xdata), float(event.ydata)
+        self.set_position(*coords)
+
+    def _on_scroll(self, event) -> None:
+        if event.inaxes not in self._axes:
+            return
+        axis = self._axes.index(event.inaxes)
+        coords: list = [None, None, None]
+        coords[axis] = self._xyz[axis] + float(event.step) * self._steps[axis]
         self.set_position(*coords)
 
     def _on_key(self, event) -> None:
