@@ -446,6 +446,7 @@ def test_option_errors(tmp_path, capsys):
         ([tmp_path / "e.png", "--carpet", "--coords", "0,0,0"], "--coords is for the orthogonal"),
         ([tmp_path / "e.png", "--axis", "x"], "--axis is for --mosaic, not the orthogonal"),
         ([tmp_path / "e.png", "--timecourse", "0,0,0", "--level", 1], "--level is for"),
+        ([tmp_path / "e.png", "--title", "$x^$"], "cannot draw"),  # mathtext
     ]
     for argv, message in cases:
         rc, _, err = view(capsys, anat, *argv)

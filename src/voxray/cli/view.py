@@ -412,8 +412,18 @@ def save_figure(fig, out: str, kind: str, dpi: int) -> str:
     from ..writers.atomic import AtomicFile, guarded
 
     FigureCanvasAgg(fig)  # Agg explicitly; vector types switch to their own canvas
-    with guarded(out), AtomicFile(out) as f, os.fdopen(os.dup(f.fd), "wb") as fh:
-        fig.savefig(fh, format=kind, dpi=dpi, facecolor=fig.get_facecolor())
+    try:
+        with guarded(out), AtomicFile(out) as f, os.fdopen(os.dup(f.fd), "wb") as fh:
+            fig.savefig(fh, format=kind, dpi=dpi, facecolor=fig.get_facecolor())
+    except ValueError as e:  # matplotlib cannot draw a text (mathtext in --title)
+        if isinstance(e, VoxrayError):
+            raise
+        reason = " ".join(str(e).split())
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        raise InputError(
+            f"cannot draw {out!r}: {reason} (a --title with $...$ is matplotlib mathtext; "
+            "write a literal $ as \\$)"
+        ) from None
     w, h = fig.get_size_inches()
     if kind not in RASTER:
         return f"{w:.3g}x{h:.3g} in"
