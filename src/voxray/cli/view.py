@@ -170,8 +170,8 @@ def _mode(args) -> str:
 
 #: Options each picture takes (beyond PATH, OUT, --dpi, --width, --title, -o).
 _TAKES = {
-    "ortho": {"coords", "t", "radiological", "cmap", "vmin", "vmax", "level"},
-    "mosaic": {"axis", "n", "t", "radiological", "cmap", "vmin", "vmax", "level"},
+    "ortho": {"coords", "t", "radiological", "cmap", "vmin", "vmax"},
+    "mosaic": {"axis", "n", "t", "radiological", "cmap", "vmin", "vmax"},
     "carpet": {"cmap", "vmin", "vmax"},
     "timecourse": {"radius"},
 }
