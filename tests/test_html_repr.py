@@ -380,6 +380,21 @@ def test_readers_that_are_not_byte_ranges_cost_volume_0():
     ]
 
 
+def test_afni_brik_gz_is_priced_as_its_stream(fresh_cache):
+    from voxray.testing import NIBABEL_DATA
+
+    img = vx.load(NIBABEL_DATA / "example4d+orig.BRIK.gz")
+    stored = 33 * 41 * 25 * 2  # int16 volumes (the values are float64 after the factors)
+    cost = thumbnail_cost(img)
+    assert cost >= stored
+    s = open_source(img.dataobj.reader.source).stats
+    s.reset()
+    assert len(parse(image_html(img, max_bytes=cost)).imgs) == 1
+    assert s.bytes_inflated <= cost
+    later = img.slicer[..., 2]
+    assert thumbnail_cost(later) >= 3 * stored
+
+
 def test_dask_backed_images(tmp_path):
     da = pytest.importorskip("dask.array")
     img = vx.Image(da.zeros((10, 12, 14), chunks=5), np.eye(4))

@@ -225,8 +225,24 @@ def _reader_cost(reader, sels: Sequence[tuple[AxisSel, ...]]) -> _Cost:
         if chunked is not None:
             return chunked
     # Readers that are not byte ranges of the values (MINC, PAR/REC, ECAT, AFNI): at most
-    # all of volume 0 (the planes lie in it).
+    # the volume the planes lie in; in a gzip stream (AFNI's .BRIK.gz), the stored
+    # volumes up to its end.
+    stored = getattr(reader, "stored", lay)
+    vol = math.prod(stored.shape[:3]) * stored.dtype.itemsize
+    if getattr(reader.source, "compression", None) == "gzip":
+        src = open_source(reader.source)
+        if isinstance(src, GzipSource):
+            # Each read inflates through the last volume it selects.
+            vols = [_last(s[3]) if len(s) > 3 else 0 for s in sels]
+            reads = [[(stored.offset + t * vol, vol)] for t in vols]
+            return _gzip_cost(src, reader.source, reads, stored.offset + stored.nbytes)
     return _Cost(math.prod(lay.shape[:3]) * lay.dtype.itemsize, "decode")
+
+
+def _last(s: AxisSel) -> int:
+    """The last index (in file order) a selection along one axis reaches."""
+    first, step, _ = s.ascending()
+    return first + (s.count - 1) * step
 
 
 def _fetched(src, ranges: list[tuple[int, int]]) -> int:
@@ -304,9 +320,7 @@ def _zarr_cost(reader, sels) -> _Cost | None:
     for sel in sels:
         n = 1
         for z, axis in enumerate(reader.perm):
-            s = sel[axis]
-            lo, step, _ = s.ascending()
-            hi = lo + (s.count - 1) * step
+            lo, hi = sel[axis].ascending()[0], _last(sel[axis])
             n *= (hi // chunks[z] - lo // chunks[z] + 1) * chunks[z]
         total += n * itemsize
     return _Cost(total, "decode")
@@ -573,7 +587,11 @@ def _page(title: str, sub: str, rows: list, thumb: str) -> str:
 
 def _fallback(obj, e: Exception) -> str:
     text = f"{type(obj).__name__}: the HTML view failed ({type(e).__name__}: {e})"
-    return f'<div class="vx-repr"><pre>{_esc(repr(obj))}</pre>{_note(text)}</div>'
+    try:
+        plain = repr(obj)
+    except Exception:  # a repr never raises, even when the object's own repr does
+        plain = f"<{type(obj).__name__}>"
+    return f'<div class="vx-repr"><pre>{_esc(plain)}</pre>{_note(text)}</div>'
 
 
 def image_html(img, *, thumbnail="auto", max_bytes: int = MAX_THUMBNAIL_BYTES) -> str:
