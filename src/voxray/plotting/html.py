@@ -16,10 +16,14 @@ on a stand-in volume, then priced with the reader's own read plan:
 * a ``.nii.gz`` whose seek index is complete, stored (cache or sidecar) or written
   into the file by voxray: the planes plus at most one seek-point spacing per range;
 * a ``.nii.gz`` never indexed: every decompressed byte up to the planes' last one
-  (the build pass inflates from where it stopped), so a large file gets no thumbnail
-  and the repr says how to index it (``voxray index PATH``);
+  (the build pass inflates from where it stopped; to the end of the stream when
+  little is left after them, as the pass then completes the index), plus the reads
+  behind the pass's frontier, so a large file gets no thumbnail and the repr says how
+  to index it (``voxray index PATH``);
+* a remote object: its cache blocks and the gaps its merged requests read through;
 * readers that are not byte ranges (Zarr: the chunks the planes touch; MINC, PAR/REC,
-  ECAT, AFNI: all of volume 0).
+  ECAT, AFNI: all of volume 0, and an AFNI ``.BRIK.gz`` its stream as above);
+* a dask array voxray did not make from a reader, or a selection of one: unknown.
 
 A thumbnail is drawn when that cost is at most ``max_bytes``. A repr never raises: a
 field or a thumbnail that fails is replaced by a note saying what happened.
