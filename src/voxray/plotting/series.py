@@ -3,7 +3,8 @@
 * :func:`timecourse` reads the box around a world point (one voxel, or the voxels whose
   centres lie within ``radius`` mm) over every volume: a few bytes per volume.
 * :func:`carpet` streams the image once, in slabs of whole ``k`` planes over all
-  volumes (``max_memory`` bytes of working values at a time): each voxel's series is
+  volumes (half of ``max_memory`` for the slab as stored, half for float64 work on
+  groups of its voxels): each voxel's series is
   detrended and standardised (z-scored with ``ddof=1``, nilearn's ``zscore_sample``)
   within its slab, and consecutive voxels are averaged into at most ``rows`` rows, so
   the picture costs ``rows x volumes`` values whatever the image size. Every stored byte
@@ -23,7 +24,7 @@ from .volume import Volume, as_volume
 __all__ = ["carpet", "plot_carpet", "plot_timecourse", "timecourse"]
 
 #: Working memory of one carpet slab (float64 values), bytes.
-CARPET_MEMORY = 256 * 2**20
+CARPET_MEMORY = 512 * 2**20
 
 
 def _require_4d(vol: Volume, what: str) -> None:
@@ -152,39 +153,53 @@ def carpet(
     per_row = max(1, -(-candidates // rows))
     acc = np.zeros((-(-candidates // per_row), nt))
     counts = np.zeros(acc.shape[0], np.int64)
-    slab = max(1, int(max_memory // max(1, ni * nj * nt * 8 * 3)))
-    design = None
+    # Half the budget for the slab as stored, half for float64 work on groups of voxels.
+    itemsize = max(1, vol.dtype.itemsize)
+    slab = max(1, int(max_memory // 2 // max(1, ni * nj * nt * itemsize)))
+    group = max(1, int(max_memory // 2 // (nt * 8 * 4)))
+    trend = None
     if detrend and nt > 2:
-        tt = np.arange(nt, dtype=np.float64)
-        design = np.stack([np.ones(nt), tt - tt.mean()], axis=1)
-    n = 0  # included voxels so far
+        trend = np.arange(nt, dtype=np.float64) - (nt - 1) / 2
+        trend /= np.sqrt(trend @ trend)
+    n = 0  # voxels in the carpet so far
     for k0 in range(0, nk, slab):
         k1 = min(nk, k0 + slab)
-        block = vol.read((slice(None), slice(None), slice(k0, k1), slice(None)))
-        x = block.transpose(2, 1, 0, 3).reshape(-1, nt)  # voxels in (k, j, i) C order
+        block = vol.read_stored((slice(None), slice(None), slice(k0, k1), slice(None)))
+        for kk in range(k1 - k0):
+            plane = block[:, :, kk, :].transpose(1, 0, 2).reshape(ni * nj, nt)  # i fastest
+            if keep is not None:
+                plane = plane[keep[:, :, k0 + kk].T.ravel()]
+            for g0 in range(0, len(plane), group):
+                z = _standardised(plane[g0 : g0 + group], trend, drop=keep is None)
+                if not len(z):
+                    continue
+                bins = (n + np.arange(len(z))) // per_row
+                starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+                acc[bins[starts]] += np.add.reduceat(z, starts, axis=0)
+                counts[bins[starts]] += np.diff(np.r_[starts, len(z)])
+                n += len(z)
         del block
-        if keep is not None:
-            x = x[keep[:, :, k0:k1].transpose(2, 1, 0).ravel()]
-        if design is not None and len(x):
-            coef, *_ = np.linalg.lstsq(design, x.T, rcond=None)
-            x = x - (design @ coef).T
-        mean = x.mean(axis=1, keepdims=True)
-        sd = x.std(axis=1, ddof=1, keepdims=True) if nt > 1 else np.zeros_like(mean)
-        ok = (sd[:, 0] > 0) & np.isfinite(sd[:, 0])
-        if keep is None:
-            x, mean, sd = x[ok], mean[ok], sd[ok]
-        else:  # masked voxels with a constant series show as 0 (nilearn: zscore gives 0)
-            sd = np.where(ok[:, None], sd, 1.0)
-            mean = np.where(ok[:, None], mean, x[:, :1] if len(x) else mean)
-        z = (x - mean) / sd
-        bins = (n + np.arange(len(z))) // per_row
-        if len(z):
-            starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
-            acc[bins[starts]] += np.add.reduceat(z, starts, axis=0)
-            counts[bins[starts]] += np.diff(np.r_[starts, len(z)])
-        n += len(z)
     used = counts > 0
     return acc[used] / counts[used, None], vol.times(), per_row
+
+
+def _standardised(x: np.ndarray, trend: np.ndarray | None, drop: bool) -> np.ndarray:
+    """Series (voxels x time) without their mean (and linear trend), in units of their
+    sample standard deviation (ddof=1). Constant series are dropped (``drop``) or 0."""
+    x = x.astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    if trend is not None:  # least squares on an orthonormal trend: one dot product
+        x -= np.outer(x @ trend, trend)
+    nt = x.shape[1]
+    sd = np.sqrt(np.einsum("ij,ij->i", x, x) / (nt - 1)) if nt > 1 else np.zeros(len(x))
+    ok = (sd > 0) & np.isfinite(sd)
+    if drop:
+        x, sd = x[ok], sd[ok]
+    else:  # a masked voxel with a constant series shows as 0 (nilearn's z-score gives 0)
+        x[~ok] = 0.0
+        sd = np.where(ok, sd, 1.0)
+    x /= sd[:, None]
+    return x
 
 
 def _mask_array(mask, vol: Volume) -> np.ndarray | None:

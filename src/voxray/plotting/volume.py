@@ -74,6 +74,12 @@ class Volume:
     def read(self, key: tuple) -> np.ndarray:
         return _as_float(np.asarray(self.reader(tuple(key))))
 
+    def read_stored(self, key: tuple) -> np.ndarray:
+        """Like :meth:`read`, in the dtype the image gives (int16 stays int16: half the
+        memory of float32 for a slab), RGB and complex values made real."""
+        arr = np.asarray(self.reader(tuple(key)))
+        return _as_float(arr) if arr.dtype.names or np.iscomplexobj(arr) else arr
+
     def times(self) -> np.ndarray:
         """Acquisition time of each volume in seconds (volume numbers when the repetition
         time is unknown)."""
