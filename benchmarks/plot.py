@@ -101,13 +101,39 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def drop_file_cache(path: Path) -> None:
-    """Drop ``path``'s clean pages from the page cache (this file only)."""
+def drop_file_cache(path: Path) -> int | None:
+    """Drop ``path``'s clean pages from the page cache (this file only); returns the
+    bytes of it still resident after (util-linux ``fincore``), or None without fincore."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
+    fincore = shutil.which("fincore")
+    if fincore is None:
+        return None
+    out = subprocess.run(
+        [fincore, "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.strip() else None
+
+
+def git_state() -> dict:
+    """The commit measured, and whether the plotting code had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        res = subprocess.run(
+            ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False
+        )
+        return res.stdout.rstrip("\n")
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_in_src": git("status", "--porcelain", "--", "src").splitlines(),
+    }
 
 
 def big_nii(src: Path, dst: Path, nbytes: float) -> tuple[int, float]:
@@ -289,12 +315,13 @@ def larger_than_memory(nii: Path, gb: float, repeat: int, work: Path, t: int | N
         env_t = {} if t is None else {"VOXRAY_BENCH_T": str(t)}
         cases = ("vx_plot_ortho", "vx_plot_mosaic", "nib_proxy_volume")
         runs: dict[str, dict[str, list[dict]]] = {c: {"cold": [], "warm": []} for c in cases}
+        resident: list[int | None] = []  # bytes of the file cached after each drop
         load = [loadavg()]
         for i in range(repeat):
             for c in cases:
                 for state in ("cold", "warm"):
                     if state == "cold":
-                        drop_file_cache(big)
+                        resident.append(drop_file_cache(big))
                     png = work / f"big-{c}-{i}.png"
                     env = dict(os.environ, VOXRAY_BENCH_OUT=str(png), MPLBACKEND="Agg", **env_t)
                     runs[c][state].append(once(c, big, env))
@@ -312,6 +339,7 @@ def larger_than_memory(nii: Path, gb: float, repeat: int, work: Path, t: int | N
             "note": note,
             **planes_bytes(big),
             "cases": {c: {s: summary(r) for s, r in v.items()} for c, v in runs.items()},
+            "resident_after_drop_bytes": resident,
             "loadavg": load,
             "walkthrough": f"get_fdata() would need {size * 4 / 1e9:.0f} GB (float64) of "
             f"{mem / 1e9:.0f} GB RAM: not run",
@@ -331,6 +359,12 @@ def larger_than_memory(nii: Path, gb: float, repeat: int, work: Path, t: int | N
             f"12 planes {res['mosaic_planes_bytes'] / 1e6:.3f} MB (one volume "
             f"{res['volume_bytes'] / 1e6:.2f} MB)"
         )
+        known = [r for r in resident if r is not None]
+        if known:
+            print(
+                f"  cold runs: at most {max(known) / 1e6:.1f} MB of the file cached after each "
+                "drop (fincore)"
+            )
         print(f"  {res['walkthrough']}")
         print(f"  load average before/after: {load[0]} / {load[-1]}")
         return res
@@ -423,6 +457,7 @@ def main() -> None:
         "t": "middle volume (shape[-1] // 2)",
         "data": {"nii": str(nii), "gz": str(gz)},
         "loadavg_end": loadavg(),
+        **git_state(),
     }
     dest = out / ("plot-small.json" if args.small else "plot.json")
     dest.write_text(
