@@ -8,7 +8,7 @@ damaged unit field never stops a conversion or a DataArray.
 
 from __future__ import annotations
 
-__all__ = ["xyzt_units"]
+__all__ = ["name_of", "xyzt_units"]
 
 
 def xyzt_units(header) -> tuple[str, str]:
@@ -31,3 +31,16 @@ def xyzt_units(header) -> tuple[str, str]:
         xyzt = int(header["xyzt_units"])
         space, time = xyzt % 8, xyzt - xyzt % 8
         return unit_codes.label.get(space, "unknown"), unit_codes.label.get(time, "unknown")
+
+
+def name_of(img) -> str | None:
+    """The file (or store) an image reads from, for messages: its file name, else the
+    first file of its provenance (a Zarr store has no file_map)."""
+    try:
+        name = img.get_filename()
+    except Exception:  # an image class whose file_map has no "image"
+        name = None
+    if not name:
+        files = sorted(getattr(getattr(img, "_provenance", None), "files", ()) or ())
+        name = files[0] if files else None
+    return name

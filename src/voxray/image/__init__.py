@@ -34,6 +34,7 @@ from nibabel.orientations import aff2axcodes, inv_ornt_aff, io_orientation
 from nibabel.spatialimages import HeaderDataError, SpatialImage
 
 from ..errors import InvalidAffineError, VoxrayError
+from ..headers import name_of
 from ..planning import normalize_index
 from ..proxy import ArrayProxy, DaskProxy, is_dask_array
 
@@ -478,19 +479,6 @@ def compose_affine(affine, transform) -> np.ndarray:
         out[:3, :3] = a[:3, :3] @ t[:3, :3]
         out[:3, 3] = a[:3, :3] @ t[:3, 3] + a[:3, 3]
     return out
-
-
-def name_of(img) -> str | None:
-    """The file (or store) an image reads from, for messages: its file name, else the
-    first file of its provenance (a Zarr store has no file_map)."""
-    try:
-        name = img.get_filename()
-    except Exception:  # an image class whose file_map has no "image"
-        name = None
-    if not name:
-        files = sorted(getattr(getattr(img, "_provenance", None), "files", ()) or ())
-        name = files[0] if files else None
-    return name
 
 
 def orientation(affine, name: str | None = None) -> np.ndarray:

@@ -12,7 +12,11 @@ Orientation comes from the affine, never from the array order:
 
 * **Axis-aligned** images (each voxel axis along one world axis, up to nilearn's
   1e-3 tolerance on the other affine entries) give their planes by one read of a
-  voxel plane (``dataobj[i, :, :, t]`` and so on), then flips and a transpose.
+  voxel plane (``dataobj[i, :, :, t]`` and so on), then flips and a transpose. For an
+  orthogonal view of a volume of at most :data:`WHOLE_VOLUME_BYTES` stored bytes, the
+  volume is read once instead: in any storage order two of the three planes touch
+  every granule of it (a 32 KiB local read, a 512 KiB range, a seek point's inflation,
+  a Zarr chunk), so three plane reads would cost about twice as much.
 * **Oblique** images are resampled, nearest voxel, onto a world grid spaced by the
   smallest voxel size, for the plane only. The voxels it needs lie in a slab of the
   volume; they are read one voxel plane at a time (the plane along the voxel axis
@@ -22,7 +26,8 @@ Orientation comes from the affine, never from the array order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +39,8 @@ __all__ = ["PLANES", "Plane", "axis_alignment", "field_of_view", "ortho_planes",
 #: name, fixed world axis, (horizontal, vertical) world axes: nilearn's order and layout.
 PLANES = (("sagittal", 0, (1, 2)), ("coronal", 1, (0, 2)), ("axial", 2, (0, 1)))
 WORLD = "xyz"
+#: Volumes up to this many stored bytes are read once for an orthogonal view.
+WHOLE_VOLUME_BYTES = 64 * 2**20
 #: Affine entries at most this large (mm) do not break axis alignment (nilearn's value).
 ALIGN_TOL = 1e-3
 
@@ -130,6 +137,15 @@ def ortho_planes(vol: Volume, coords=None, t=0) -> list[Plane]:
     """
     xyz = check_coords(vol, coords)
     ti = check_t(vol, t)
+    nbytes = math.prod(vol.shape[:3]) * max(1, vol.dtype.itemsize)
+    if axis_alignment(vol.affine) is not None and nbytes <= WHOLE_VOLUME_BYTES:
+        # Whatever the storage order, two of the three planes span the volume's bytes
+        # (file granules, gzip inflation, Zarr chunks): one read of the volume costs
+        # less than the three plane reads, and a chunk holding two planes is fetched once.
+        key = (slice(None),) * 3 + (() if ti is None else (ti,))
+        stored = vol.read_stored(key)
+        vol = replace(vol, shape=vol.shape[:3], reader=lambda k, _a=stored: _a[k])
+        ti = None
     return [plane(vol, axis, xyz, ti) for _, axis, _ in PLANES]
 
 

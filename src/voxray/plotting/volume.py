@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError, NoAffineError
-from ..headers import xyzt_units
+from ..headers import name_of, xyzt_units
 
 __all__ = ["Volume", "as_volume", "require_matplotlib"]
 
@@ -154,10 +154,7 @@ def _check_shape(shape: tuple[int, ...], label: str) -> None:
 
 
 def _filename(img) -> str | None:
-    try:
-        name = img.get_filename()
-    except Exception:  # nibabel raises for images without a file map
-        name = None
+    name = name_of(img)
     return str(name) if name else None
 
 
