@@ -395,6 +395,7 @@ def main() -> None:
         flush=True,
     )
 
+    at_start = git_state()  # others may commit while this runs: both ends are recorded
     work = Path(tempfile.mkdtemp(prefix="voxray-bench-plot-"))
     indexed = dict(os.environ, VOXRAY_CACHE_DIR=str(work / "indexed"))
     vx_cases = () if args.peers_only else ("vx_plot_ortho",)
@@ -445,7 +446,7 @@ def main() -> None:
     big = None
     if not (args.no_big or args.peers_only) and fnmatch.fnmatch("larger than memory", args.only):
         gb = 0.5 if args.small else args.big_gb
-        big = larger_than_memory(nii, gb, max(1, min(args.repeat, 3)), work, None)
+        big = larger_than_memory(nii, gb, args.repeat, work, None)
 
     out = HERE / "results"
     out.mkdir(exist_ok=True)
@@ -457,7 +458,8 @@ def main() -> None:
         "t": "middle volume (shape[-1] // 2)",
         "data": {"nii": str(nii), "gz": str(gz)},
         "loadavg_end": loadavg(),
-        **git_state(),
+        "git_start": at_start,
+        "git_end": git_state(),
     }
     dest = out / ("plot-small.json" if args.small else "plot.json")
     dest.write_text(
