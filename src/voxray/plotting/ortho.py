@@ -7,9 +7,10 @@ the plane's extent), so ``ax.transData`` maps a pixel to a world coordinate and 
 panel has the same mm scale. The look follows nilearn's: black background, the cut
 (``x=12``) in the lower left, orientation letters on the panel edges, NaN transparent.
 
-Contrast: ``vmin``/``vmax`` default to the 2nd and 98th percentiles of the finite
-values of the planes shown (their minimum and maximum when those are equal, as for a
-mostly empty image).
+Contrast: ``vmin``/``vmax`` default to the 1st and 99.5th percentiles of the finite,
+non-zero values of the planes shown (zeros count when they are nearly all there is;
+the minimum and maximum when the percentiles are equal, as for a mostly empty image).
+Text is white with a black outline, readable over any data.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ def contrast(planes, vmin=None, vmax=None) -> tuple[float, float]:
     if vmin is not None and vmax is not None:
         return float(vmin), float(vmax)
     values = np.concatenate([p.data[np.isfinite(p.data)].ravel() for p in planes])
+    tissue = values[values != 0]
+    if tissue.size >= max(1, values.size // 100):  # background zeros do not set the scale
+        values = tissue
     if values.size == 0:
         lo, hi = 0.0, 1.0
     else:
-        lo, hi = (float(x) for x in np.percentile(values, [2, 98]))
+        lo, hi = (float(x) for x in np.percentile(values, [1, 99.5]))
         if hi <= lo:
             lo, hi = float(values.min()), float(values.max())
         if hi <= lo:
@@ -97,7 +101,11 @@ def draw_plane(ax, p: Plane, cmap, vmin, vmax, radiological: bool, letters: bool
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
+    from matplotlib import patheffects
+
+    outline = [patheffects.withStroke(linewidth=2.5, foreground=BACKGROUND)]
     style = {"color": FOREGROUND, "transform": ax.transAxes, "fontsize": 9}
+    style["path_effects"] = outline
     ax.text(0.02, 0.02, p.label, ha="left", va="bottom", **style)
     if letters:
         left, right, bottom, top = EDGES[p.name]
@@ -115,17 +123,17 @@ def _sizes(planes) -> list[tuple[float, float]]:
 
 
 def _row_layout(fig, sizes, top: float, right: float):
-    """Axes in one row, every panel at the same mm scale, centred vertically."""
-    gap = 0.01
+    """Axes in one row, every panel at the same mm scale, bottoms aligned."""
+    gap = 0.02
     width = 1 - right - gap * (len(sizes) + 1)
     total_w = sum(w for w, _ in sizes)
     fw, fh = fig.get_size_inches()
     scale = min(width * fw / total_w, (1 - top - 0.02) * fh / max(h for _, h in sizes))
     x = gap
     axes = []
+    y = (1 - top - max(h for _, h in sizes) * scale / fh) / 2
     for w, h in sizes:
         aw, ah = w * scale / fw, h * scale / fh
-        y = (1 - top - ah) / 2
         axes.append(fig.add_axes((x, y, aw, ah)))
         x += aw + gap
     return axes
@@ -214,6 +222,7 @@ def plot_mosaic(
     axis="z",
     n: int = 12,
     t=0,
+    cuts=None,
     ncols: int | None = None,
     radiological: bool = False,
     cmap="gray",
@@ -239,8 +248,11 @@ def plot_mosaic(
         Number of planes.
     t : int
         Volume of a 4-D image.
+    cuts : sequence of float, optional
+        World coordinates (mm) of the planes, instead of ``n`` spread over the field of
+        view (nilearn's ``cut_coords``).
     ncols : int, optional
-        Panels per row (default about ``sqrt(n)``, wider than tall).
+        Panels per row (default about ``sqrt(1.5 n)``, as few as fill the rows).
     radiological, cmap, vmin, vmax, title, figure, colorbar, figsize
         As for :func:`plot_ortho`.
 
@@ -268,13 +280,25 @@ def plot_mosaic(
         raise InputError(f"n must be at least 1, got {n}")
     ti = check_t(vol, t)
     centre = check_coords(vol, None)
+    if cuts is not None:
+        try:
+            positions = [float(c) for c in np.atleast_1d(np.asarray(cuts, dtype=np.float64))]
+        except (TypeError, ValueError):
+            raise InputError(f"cuts must be world coordinates (mm), got {cuts!r}") from None
+        if not positions or not np.all(np.isfinite(positions)):
+            raise InputError(f"cuts must be finite world coordinates (mm), got {cuts!r}")
+    else:
+        positions = _positions(vol, a, n)
     planes = []
-    for c in _positions(vol, a, n):
+    for c in positions:
         xyz = centre.copy()
         xyz[a] = c
         planes.append(cut(vol, a, xyz, ti))
     lo, hi = contrast(planes, vmin, vmax)
-    ncols = int(ncols) if ncols else max(1, math.ceil(math.sqrt(len(planes) * 1.5)))
+    if not ncols:  # about sqrt(1.5 n) columns, then as few as fill the rows
+        ncols = max(1, math.ceil(math.sqrt(len(planes) * 1.5)))
+        ncols = math.ceil(len(planes) / math.ceil(len(planes) / ncols))
+    ncols = int(ncols)
     nrows = math.ceil(len(planes) / ncols)
     w, h = _sizes(planes[:1])[0]
     top = 0.08 if title else 0.0
