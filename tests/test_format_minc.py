@@ -407,8 +407,15 @@ def test_basic_slices_match_nibabel(generated, data):
     assert np.shape(got) == np.shape(want)
     assert np.asarray(got).dtype == np.asarray(want).dtype
     np.testing.assert_array_equal(got, want)
-    # and nibabel's own proxy for the same key (MINC's get_scaled_data path)
-    if not any(k is None or k is Ellipsis for k in (key if isinstance(key, tuple) else (key,))):
+    # and nibabel's own proxy for the same key (MINC's get_scaled_data path), except for
+    # one voxel of a MINC1 float file: nibabel's netCDF reader swaps a 0-d '>f4' result's
+    # bytes twice (m1-3d-float.mnc [0, 0, 0]: 8.855286e-24 where its whole array holds
+    # 12.573022; voxray gives 12.573022)
+    plain = not any(
+        k is None or k is Ellipsis for k in (key if isinstance(key, tuple) else (key,))
+    )
+    nibabel_swaps = np.ndim(want) == 0 and isinstance(ref, nib.Minc1Image)
+    if plain and not nibabel_swaps:
         np.testing.assert_array_equal(got, ref.dataobj[key])
 
 
