@@ -211,6 +211,8 @@ def test_hypothesis_slices_match_nibabel(mgh_pair, data):
         # nibabel's whole-array read is the values oracle (nibabel's proxy gets some
         # out-of-range negative stops wrong: [..., :-5] of 4 frames gives 3 of them)
         ref = np.asanyarray(n.dataobj)[key]
+        if np.ndim(ref) == 0:  # a 0-d memmap keeps '>i2'; nibabel's proxy gives the scalar
+            ref = n.dataobj[key]  # (np.int16), as voxray does
         got = v.dataobj[key]
         assert np.asarray(got).dtype == np.asarray(ref).dtype
         np.testing.assert_array_equal(got, ref)
