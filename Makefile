@@ -24,7 +24,8 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[test,bench]'
 	touch $(VENV)/.installed $(VENV)/.installed-test $@
 
-## demo: describe nibabel's example4d.nii.gz and compute its mean volume lazily
+## demo: describe nibabel's example4d.nii.gz, compute its mean volume lazily and draw it
+## (demo-output/*.png)
 demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
 
@@ -48,11 +49,13 @@ $(CHROMIUM):
 	fi
 
 ## bench: realistic >= 600 MB images, voxray vs nibabel in one run (ratios, peak RSS);
-## then a 641 MB 4-D MGZ and a 2.15 GB dense connectome (CIFTI-2)
+## then a 641 MB 4-D MGZ, a 2.15 GB dense connectome (CIFTI-2) and pictures (plot_ortho
+## vs the nibabel walkthrough, and of a 28 GB .nii, larger than memory: ~43 GB free disk)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/mgh.py
 	$(BIN)/python benchmarks/cifti.py
+	$(BIN)/python benchmarks/plot.py
 
 ## fuzz: the long fuzz campaign (100,000 damaged files of every format, in worker
 ## processes under memory and time limits); report in benchmarks/results/fuzz.json
