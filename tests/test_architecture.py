@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("voxray.formats",),
     ("voxray.open",),
     ("voxray.xarray",),
+    ("voxray.processing",),
+    ("voxray.masking",),
     ("voxray.cli", "voxray.testing"),
     ("voxray",),
 ]

@@ -74,6 +74,8 @@ __version__ = "0.1.0"
 
 _LAZY = ("open_dataarray", "to_dataarray")
 _PLOTTING = ("plot_ortho", "plot_mosaic", "plot_timecourse", "plot_carpet")
+# subpackages that import dask (and scipy) when first used: vx.processing, vx.masking
+_SUBMODULES = ("processing", "masking")
 
 
 def __getattr__(name: str):
@@ -86,6 +88,10 @@ def __getattr__(name: str):
         from . import plotting
 
         return getattr(plotting, name)
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'voxray' has no attribute {name!r}")
 
 
