@@ -50,12 +50,14 @@ $(CHROMIUM):
 
 ## bench: realistic >= 600 MB images, voxray vs nibabel in one run (ratios, peak RSS);
 ## then a 641 MB 4-D MGZ, a 2.15 GB dense connectome (CIFTI-2) and pictures (plot_ortho
-## vs the nibabel walkthrough, and of a 28 GB .nii, larger than memory: ~43 GB free disk)
+## vs the nibabel walkthrough, and of a 28 GB .nii, larger than memory: ~43 GB free disk);
+## resample, smooth, mask + clean, seed correlation vs nilearn (and on a 26 GB image)
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/mgh.py
 	$(BIN)/python benchmarks/cifti.py
 	$(BIN)/python benchmarks/plot.py
+	$(BIN)/python benchmarks/processing.py
 
 ## fuzz: the long fuzz campaign (100,000 damaged files of every format, in worker
 ## processes under memory and time limits); report in benchmarks/results/fuzz.json
