@@ -240,7 +240,7 @@ def compare(name, path, peers, vx_cases, suffix, repeat, work, mask) -> dict:
 
 
 HEAD = (
-    f"  {'case':36s} {'median s':>8s} {'min s':>8s} {'cpu s':>7s} {'peak MB':>8s} "
+    f"  {'case':44s} {'median s':>8s} {'min s':>8s} {'cpu s':>7s} {'peak MB':>8s} "
     f"{'MB/s in':>8s} {'reads':>6s}"
 )
 
@@ -252,7 +252,7 @@ def report(res: dict) -> None:
         reads = f"{r['reads_of_input']:6.2f}" if "reads_of_input" in r else ""
         mark = " (peer)" if c == res.get("peer") else ""
         print(
-            f"  {LABELS[c] + mark:36s} {r['seconds']:8.2f} {r['seconds_min']:8.2f} "
+            f"  {LABELS[c] + mark:44s} {r['seconds']:8.2f} {r['seconds_min']:8.2f} "
             f"{r['cpu_seconds']:7.1f} {r['peak_rss_mb']:8.0f} {r['input_mb_per_s']:8.1f} {reads}"
         )
     for v, q in res.get("ratios", {}).items():
