@@ -157,35 +157,51 @@ def summary(runs: list[dict], nbytes: int) -> dict:
 def epi_mask(nii: Path) -> Path:
     """nilearn's compute_epi_mask of the series, once (given to both libraries)."""
     dst = nii.with_name(nii.name.replace(".nii", "-epi-mask.nii"))
-    if not dst.exists():
-        from nilearn.masking import compute_epi_mask
-
+    if not dst.exists():  # in a child: this process stays small (see check)
         tmp = dst.with_name("tmp-" + dst.name)
-        compute_epi_mask(str(nii)).to_filename(tmp)
+        code = "import sys; from nilearn.masking import compute_epi_mask as m; "
+        code += "m(sys.argv[1]).to_filename(sys.argv[2])"
+        subprocess.run([sys.executable, "-c", code, str(nii), str(tmp)], check=True)
         os.replace(tmp, dst)
     return dst
 
 
-def check(vx_out: Path, peer_out: Path) -> dict:
-    """max |voxray - peer| and that over max |peer| (images as stored, scaled)."""
-    import nibabel as nib
-    import numpy as np
+CHECK = """
+import json, sys
+import nibabel as nib
+import numpy as np
+got, want = sys.argv[1:3]
+if got.endswith(".npy"):
+    got, want = np.load(got, mmap_mode="r"), np.load(want, mmap_mode="r")
+else:
+    got, want = nib.load(got).dataobj, nib.load(want).dataobj
+if got.shape != want.shape:
+    print(json.dumps({"shape_vx": list(got.shape), "shape_peer": list(want.shape)}))
+    raise SystemExit
+err = ref = 0.0
+for t in range(got.shape[-1] if len(got.shape) == 4 else 1):  # a volume at a time
+    key = (..., t) if len(got.shape) == 4 else ...
+    g, w = np.asarray(got[key], np.float64), np.asarray(want[key], np.float64)
+    if w.size:
+        err, ref = max(err, float(np.abs(g - w).max())), max(ref, float(np.abs(w).max()))
+print(json.dumps({"shape": list(got.shape), "max_abs_error": err,
+                  "relative_error": err / ref if ref else err, "peer_max_abs": ref}))
+"""
 
-    if vx_out.suffix == ".npy":
-        got, want = np.load(vx_out), np.load(peer_out)
-    else:
-        got = np.asarray(nib.load(vx_out).dataobj, dtype=np.float64)
-        want = np.asarray(nib.load(peer_out).dataobj, dtype=np.float64)
-    if got.shape != want.shape:
-        return {"shape_vx": list(got.shape), "shape_peer": list(want.shape), "same": False}
-    err = float(np.abs(got - want).max()) if got.size else 0.0
-    ref = float(np.abs(want).max()) if want.size else 0.0
-    return {
-        "shape": list(got.shape),
-        "max_abs_error": err,
-        "relative_error": err / ref if ref else err,
-        "peer_max_abs": ref,
-    }
+
+def check(vx_out: Path, peer_out: Path) -> dict:
+    """max |voxray - peer| and that over max |peer| (images as stored, scaled), in a
+    child process: this one stays small, as a child's ru_maxrss starts from its
+    parent's resident set at the fork."""
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, str(vx_out), str(peer_out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr[-2000:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def compare(name, path, peers, vx_cases, suffix, repeat, work, mask) -> dict:
@@ -264,7 +280,9 @@ def report(res: dict) -> None:
             f"{'ok' if t['peak_rss_met'] else 'MISSED'}"
         )
         for p, ch in res["checks"][v].items():
-            if "max_abs_error" in ch:
+            if "error" in ch:
+                print(f"    vs {p}: CHECK FAILED {ch['error']}")
+            elif "max_abs_error" in ch:
                 print(
                     f"    vs {p}: max abs diff {ch['max_abs_error']:.3g} "
                     f"(relative {ch['relative_error']:.3g}), shape {tuple(ch['shape'])}"
