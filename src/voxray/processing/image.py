@@ -638,7 +638,7 @@ def _cutoff(threshold, arr, valid, two_sided: bool) -> float:
         return threshold
     if not 0 <= threshold <= 100:
         raise InputError(f"threshold: a percentile must be in [0, 100], got {threshold!r}%")
-    ok = da.ones(arr.shape, bool, chunks=arr.chunks) if valid is None else valid
+    ok = da.ones(arr.shape, dtype=bool, chunks=arr.chunks) if valid is None else valid
     if two_sided:
         x = abs(arr)
     else:
