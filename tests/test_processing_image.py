@@ -314,3 +314,29 @@ def test_graph_pickles_and_runs_on_a_process_cluster(run, cluster):
     got = cluster.compute(arr).result()
     ref = nli.threshold_img(nli.mean_img(str(run["run"])), 0.5, cluster_threshold=2)
     np.testing.assert_allclose(got, np.asarray(ref.dataobj), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [10, "60%", -20])
+def test_threshold_integer_data_keeps_its_dtype(run, threshold):
+    p = str(run["ints"])
+    two_sided = threshold != -20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = nli.threshold_img(p, threshold, two_sided=two_sided, cluster_threshold=3)
+    _same(vp.threshold_img(p, threshold, two_sided=two_sided, cluster_threshold=3), ref)
+
+
+def test_mean_img_of_images_on_other_grids_resamples_onto_the_first(run):
+    pytest.importorskip("voxray.processing.resample")
+    p = str(run["run"])
+    other = nli.resample_img(
+        nli.index_img(p, slice(0, 3)),
+        target_affine=np.diag([3.0, 3.0, 3.0, 1.0]),
+        interpolation="nearest",
+        force_resample=True,
+        copy_header=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = nli.mean_img([p, other])
+    _same(vp.mean_img([p, other]), ref, rtol=1e-5)

@@ -171,14 +171,12 @@ def mean_img(
     if t_affine is None or t_shape is None:
         t_affine, t_shape = first_affine, running.shape[:3]
     for im in ims[1:]:
-        if target_affine is None and target_shape is None:
-            check_same_grid([ims[0], im], "imgs")
-            this = _mean3d(im)
-        else:
-            from .resample import resample_img
+        this = _mean3d(im)
+        if this.shape[:3] != tuple(t_shape) or not np.allclose(im.affine, t_affine):
+            from .resample import resample_img  # nilearn resamples onto the first's grid
 
             this = resample_img(
-                lazy_image(_mean3d(im), im.affine), target_affine=t_affine, target_shape=t_shape
+                lazy_image(this, im.affine), target_affine=t_affine, target_shape=t_shape
             ).to_dask()
         running = (running + this).astype(running.dtype)  # nilearn's in-place +=
     running = running / float(len(ims))

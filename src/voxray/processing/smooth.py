@@ -244,6 +244,13 @@ def smooth_array_dask(arr, affine, fwhm):
     import dask.array as da
 
     if isinstance(fwhm, int | float) and fwhm == 0.0:
+        import warnings
+
+        warnings.warn(
+            f"The parameter 'fwhm' for smoothing is specified as {fwhm}. "
+            "Setting it to None (no smoothing will be performed)",
+            stacklevel=3,
+        )
         fwhm = None
     if arr.dtype.kind in "iu":
         arr = arr.astype(np.float64 if arr.dtype in (np.int64, np.uint64) else np.float32)
