@@ -450,19 +450,15 @@ def gather_block(x, valid, levels):
     return np.sort(x[valid & _in_set(x, levels)].astype(np.float64))
 
 
-def order_statistics(x, valid, ranks):
+def order_statistics(x, valid, ranks, summary=None):
     """The values of ``x[valid]`` at sorted positions ``ranks`` (consecutive ints), exact,
     in bounded memory: a histogram of 256 bins per pass narrows the candidates to the bin
     holding the first rank (each pass reads the data once; a pass keeps 768 numbers per
     chunk) until at most 2**20 candidates remain, which are gathered and sorted."""
     import dask
-    import dask.array as da
 
     blocks = list(zip(x.to_delayed().ravel(), valid.to_delayed().ravel(), strict=True))
-    xf = x.astype(np.float64)
-    n, lo, hi = dask.compute(
-        valid.sum(), da.where(valid, xf, np.inf).min(), da.where(valid, xf, -np.inf).max()
-    )
+    n, lo, hi = summary if summary is not None else data_summary(x, valid)
     levels, below, count, found = [], 0, int(n), {}
     lo, hi = float(lo), float(hi)
     while True:
@@ -491,19 +487,29 @@ def order_statistics(x, valid, ranks):
             lo, hi = float(mins[j]), float(maxs[j])
 
 
+def data_summary(x, valid):
+    """Count, minimum and maximum of ``x[valid]`` (one read)."""
+    import dask
+    import dask.array as da
+
+    xf = x.astype(np.float64)
+    return dask.compute(
+        valid.sum(), da.where(valid, xf, np.inf).min(), da.where(valid, xf, -np.inf).max()
+    )
+
+
 def _percentile(x, valid, per: float) -> float:
     """scipy's ``scoreatpercentile(x[valid], per)`` ('fraction' interpolation), exact."""
-    import dask
-
-    n = int(dask.compute(valid.sum())[0])
+    summary = data_summary(x, valid)
+    n = int(summary[0])
     if n == 0:
         return float("nan")
     idx = per / 100.0 * (n - 1)
     i = int(idx)
     if i == idx:
-        (v,) = order_statistics(x, valid, [i])
+        (v,) = order_statistics(x, valid, [i], summary)
         return float(np.add.reduce(np.array([v], x.dtype) * np.array(1)) / 1.0)
-    vals = np.array(order_statistics(x, valid, [i, i + 1]), x.dtype)
+    vals = np.array(order_statistics(x, valid, [i, i + 1], summary), x.dtype)
     weights = np.array([(i + 1 - idx), (idx - i)], float)
     return float(np.add.reduce(vals * weights) / weights.sum())
 
