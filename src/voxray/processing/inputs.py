@@ -87,8 +87,10 @@ def as_image(obj, what: str = "img") -> Image:
 
 def as_images(objs, what: str = "imgs") -> list[Image]:
     """A list of images from one image (3-D or 4-D) or an iterable of them."""
-    if isinstance(objs, str | os.PathLike) or not isinstance(objs, Iterable) or (
-        is_dataarray(objs) or hasattr(objs, "affine")
+    if (
+        isinstance(objs, str | os.PathLike)
+        or not isinstance(objs, Iterable)
+        or (is_dataarray(objs) or hasattr(objs, "affine"))
     ):
         return [as_image(objs, what)]
     out = [as_image(o, f"{what}[{n}]") for n, o in enumerate(objs)]
@@ -109,7 +111,9 @@ def as_image_4d(objs, what: str = "imgs") -> Image:
     arrays = []
     for img in imgs:
         if img.ndim not in (3, 4):
-            raise InputError(f"{label(img, what)}: a {img.ndim}-D image where 3-D or 4-D is needed")
+            raise InputError(
+                f"{label(img, what)}: a {img.ndim}-D image where 3-D or 4-D is needed"
+            )
         arr = img.to_dask()
         arrays.append(arr[..., None] if img.ndim == 3 else arr)
     data = da.concatenate(arrays, axis=3)
@@ -138,9 +142,12 @@ def new_image(data, affine, like: Image | None = None, header=None) -> Image:
     if header is None and like is not None:
         header = like.header
     klass = type(like) if like is not None else None
+    # Without a header, nibabel would find the dtype by computing an element (a whole
+    # chunk of a dask array) and refuse int64: name the dtype.
+    kwargs = {"dtype": data.dtype} if header is None else {}
     if klass is not None:
         try:
-            return klass(data, affine, header)
+            return klass(data, affine, header, **kwargs)
         except VoxrayError:
             raise
         except Exception:  # noqa: BLE001 - e.g. a CIFTI/ECAT/PAR class: fall back below
@@ -153,7 +160,7 @@ def new_image(data, affine, like: Image | None = None, header=None) -> Image:
             hdr = Nifti1Image.header_class.from_header(header)
         except Exception:  # noqa: BLE001 - a header nibabel cannot convert: start afresh
             hdr = None
-    return Nifti1Image(data, affine, hdr)
+    return Nifti1Image(data, affine, hdr, **({"dtype": data.dtype} if hdr is None else {}))
 
 
 def output(img: Image, *inputs, name: str | None = None):
