@@ -208,7 +208,7 @@ def test_threshold_img(run, threshold, two_sided, masked):
 
 
 def test_threshold_percentile_exact_beyond_the_gather_bound(monkeypatch):
-    import voxray.processing.image as vi
+    import voxray.processing.threshold as vi
 
     monkeypatch.setattr(vi, "EXACT_BELOW", 50)  # force several histogram passes
     for path in (ANAT, _mni()):
@@ -228,7 +228,7 @@ def test_percentile_matches_scipy(data, per, bound, chunk):
     import dask.array as da
     from scipy.stats import scoreatpercentile
 
-    import voxray.processing.image as vi
+    import voxray.processing.threshold as vi
 
     old = vi.EXACT_BELOW
     vi.EXACT_BELOW = bound

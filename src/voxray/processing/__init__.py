@@ -8,8 +8,8 @@ about once and holds a few chunks at a time, never the whole image:
   ``conform``; nilearn's ``resample_img``, ``resample_to_img``;
 * smoothing (``smooth.py``): nibabel's ``smooth_image``, nilearn's ``smooth_img``;
 * image operations (``image.py``): nilearn's ``mean_img``, ``math_img``, ``concat_imgs``,
-  ``index_img``, ``iter_img``, ``new_img_like``, ``threshold_img``; nibabel's
-  ``four_to_three``, ``squeeze_image``.
+  ``index_img``, ``iter_img``, ``new_img_like``; nibabel's ``four_to_three``,
+  ``squeeze_image``; ``threshold.py``: nilearn's ``threshold_img``.
 
 >>> import voxray.processing as vp
 >>> callable(vp.resample_to_img) and callable(vp.smooth_img)
@@ -36,10 +36,10 @@ _MODULES = {
         "index_img",
         "iter_img",
         "new_img_like",
-        "threshold_img",
         "four_to_three",
         "squeeze_image",
     ),
+    "threshold": ("threshold_img",),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 

@@ -8,10 +8,10 @@ image, a list of 3-D images (stacked lazily along a new fourth axis). Outputs ar
 voxray images, or DataArrays when a DataArray was given.
 
 >>> import numpy as np
->>> img = as_image(np.zeros((2, 3, 4)))
+>>> img = as_image(np.zeros((2, 3, 4)))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-voxray.errors.InputError: img: expected an image (voxray, nibabel, a path or an xarray DataArray), got ndarray
+voxray.errors.InputError: img: expected an image (voxray, nibabel, a path or an ...), got ndarray
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def label(obj, what: str = "img") -> str:
     else:
         try:
             name = name_of(obj)
-        except Exception:  # noqa: BLE001 - naming must never fail
+        except Exception:  # naming must never fail
             name = None
     return repr(name) if name else what
 
@@ -150,7 +150,7 @@ def new_image(data, affine, like: Image | None = None, header=None) -> Image:
             return klass(data, affine, header, **kwargs)
         except VoxrayError:
             raise
-        except Exception:  # noqa: BLE001 - e.g. a CIFTI/ECAT/PAR class: fall back below
+        except Exception:  # e.g. a CIFTI/ECAT/PAR class: fall back below
             pass
     from ..formats.nifti import Nifti1Image
 
@@ -158,7 +158,7 @@ def new_image(data, affine, like: Image | None = None, header=None) -> Image:
     if header is not None:
         try:
             hdr = Nifti1Image.header_class.from_header(header)
-        except Exception:  # noqa: BLE001 - a header nibabel cannot convert: start afresh
+        except Exception:  # a header nibabel cannot convert: start afresh
             hdr = None
     return Nifti1Image(data, affine, hdr, **({"dtype": data.dtype} if hdr is None else {}))
 
