@@ -184,10 +184,28 @@ def resample_from_to(
     to_vox2from_vox = _inverse(im.affine, "from_img").dot(to_affine)
     matrix, offset = to_vox2from_vox[:3, :3], to_vox2from_vox[:3, 3]
     arr = im.to_dask()
+    # scipy's output dtype is the input dtype's name: native byte order
     data = resample_dask(
-        arr, matrix, offset, to_shape[:3], order, mode, cval, arr.dtype, chunks, halo
+        arr,
+        matrix,
+        offset,
+        to_shape[:3],
+        order,
+        mode,
+        cval,
+        np.dtype(arr.dtype.name),
+        chunks,
+        halo,
     )
-    return output(klass(data, to_affine, im.header), from_img)
+    try:
+        out = klass(data, to_affine, im.header)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - nibabel refuses the grid (e.g. a singular affine)
+        raise InputError(
+            f"to_vox_map: {klass.__name__} cannot hold the affine {to_affine.tolist()!r}: {e}"
+        ) from None
+    return output(out, from_img)
 
 
 def resample_to_output(
@@ -466,13 +484,13 @@ def resample_img(
     if interpolation == "continuous" and dtype.kind == "i":
         name = dtype.name.replace("int", "float")
         dtype = np.dtype("float32" if name in ("float8", "float16") else name)
-    if dtype.kind in "iuf" and not dtype.isnative:
-        dtype = dtype.newbyteorder("=")
     cval = fill_value
     if np.all(np.eye(3) == A) and all(bt == np.round(bt) for bt in b) and not force_resample:
         interpolation_order, cval = 0, 0.0
     if np.all(np.diag(np.diag(A)) == A):
         A = np.diag(A)
+    if A.ndim == 1 and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")
     data = resample_dask(
         arr, A, b, target_shape, interpolation_order, "constant", cval, dtype, chunks, halo
     )

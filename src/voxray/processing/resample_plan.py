@@ -218,9 +218,13 @@ def resample_dask(
                     ]
                 )
                 cmin, cmax = corners.min(0), corners.max(0)
-                lo = np.floor(cmin).astype(int) - pad
-                hi = np.floor(cmax).astype(int) + pad + 1
                 outside = (cmax < -margin) | (cmin > in_shape - 1 + margin)
+                # a block beyond an edge still needs the halo inside the image (the
+                # prefilter's values at the edge depend on it): pad from the clipped box
+                lo = np.floor(np.clip(cmin, 0, in_shape - 1)).astype(int) - pad
+                hi = np.floor(np.clip(cmax, 0, in_shape - 1)).astype(int) + pad + 1
+                lo = np.where(cmin < 0, np.floor(cmin).astype(int) - pad, lo)
+                hi = np.where(cmax > in_shape - 1, np.floor(cmax).astype(int) + pad + 1, hi)
                 lo_c, hi_c = np.maximum(lo, 0), np.minimum(hi, in_shape)
                 if mode in ("constant", "grid-constant") and (
                     outside.any() or (hi_c <= lo_c).any()
