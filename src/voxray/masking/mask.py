@@ -146,7 +146,7 @@ def compute_epi_mask(
 
     Returns
     -------
-    voxray image (or DataArray for DataArray input) of dtype int8, 3-D.
+    voxray image (or DataArray for DataArray input) of dtype uint8 (as nilearn), 3-D.
 
     Examples
     --------
@@ -184,7 +184,7 @@ def compute_epi_mask(
     mask = _post_process(
         mean >= threshold, opening, connected, "Are you sure that input data are EPI images not detrended."
     )
-    out = new_image(mask.astype(np.int8), affine, like=img)
+    out = new_image(mask.astype(np.uint8), affine)
     return output(out, epi_img)
 
 
@@ -214,7 +214,7 @@ def compute_background_mask(
 
     Returns
     -------
-    voxray image (int8, 3-D).
+    voxray image (uint8, 3-D).
 
     Examples
     --------
@@ -238,14 +238,14 @@ def compute_background_mask(
     mask = _post_process(
         mask, opening, connected, "Are you sure that input images have a homogeneous background."
     )
-    return output(new_image(mask.astype(np.int8), affine, like=img), data_imgs)
+    return output(new_image(mask.astype(np.uint8), affine), data_imgs)
 
 
 def _take(block: np.ndarray, mask: np.ndarray, dtype, ensure_finite: bool) -> np.ndarray:
     block = np.asarray(block, dtype=dtype)
     if ensure_finite and block.dtype.kind == "f":
         block = np.where(np.isfinite(block), block, 0).astype(dtype, copy=False)
-    return np.ascontiguousarray(np.moveaxis(block, 3, 0)[:, mask])
+    return np.ascontiguousarray(block[:, mask])
 
 
 def apply_mask(imgs, mask_img, dtype="f", smoothing_fwhm=None, ensure_finite: bool = True):
@@ -303,11 +303,11 @@ def apply_mask(imgs, mask_img, dtype="f", smoothing_fwhm=None, ensure_finite: bo
             raise InputError(f"dtype={dtype!r}: {e}") from None
     else:
         dtype = data.dtype
-    data = data.rechunk({0: -1, 1: -1, 2: -1})
+    data = data.rechunk({0: -1, 1: -1, 2: -1}).transpose(3, 0, 1, 2)
     n = int(mask.sum())
     return da.map_blocks(
-        _take, data, mask, dtype, ensure_finite, dtype=dtype, drop_axis=[1, 2, 3],
-        new_axis=[1], chunks=(data.chunks[3], (n,)),
+        _take, data, mask, dtype, ensure_finite, dtype=dtype, drop_axis=[2, 3],
+        chunks=(data.chunks[0], (n,)),
     )  # fmt: skip
 
 

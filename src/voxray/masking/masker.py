@@ -161,7 +161,7 @@ class NiftiMasker:
                     stacklevel=2,
                 )
         data, img = load_mask(mask, "mask_img")
-        img = new_image(data.astype(np.int8), img.affine, like=img)
+        img = new_image(data.astype(np.uint8), img.affine)
         if self.target_affine is not None or self.target_shape is not None:
             from ..processing.resample import resample_img
 
@@ -170,7 +170,7 @@ class NiftiMasker:
                 interpolation="nearest", copy=False,
             )  # fmt: skip
         data, img = load_mask(img, "mask_img")
-        self.mask_img_ = new_image(data.astype(np.int8), img.affine, like=img)
+        self.mask_img_ = new_image(data.astype(np.uint8), img.affine)
         self._mask = data
         self.n_elements_ = int(data.sum())
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
