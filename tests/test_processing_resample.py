@@ -8,7 +8,7 @@ import os
 import pickle
 import warnings
 
-import dask
+import dask.array as dsa
 import nibabel as nib
 import nibabel.processing as nbp
 import numpy as np
@@ -44,7 +44,7 @@ def _close(a, b, order):
     err = float(np.max(np.abs(a - b))) / scale if a.size else 0.0
     WORST[order] = max(WORST.get(order, 0.0), err)
     rtol = 1e-12 if order == 1 else SPLINE_RTOL
-    if a.dtype.kind in "f" and np.dtype(a.dtype).itemsize == 4 or a.dtype.kind in "iu":
+    if (a.dtype.kind in "f" and np.dtype(a.dtype).itemsize == 4) or a.dtype.kind in "iu":
         rtol = max(rtol, 1e-6)  # a float32/int output rounds both answers to its precision
     assert err <= rtol, (order, err)
 
@@ -121,7 +121,7 @@ def test_resample_from_to_matches_nibabel(vol, order, mode):
     np.testing.assert_array_equal(out.affine, ref.affine)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     angles=st.lists(st.floats(-np.pi, np.pi), min_size=3, max_size=3),
     zooms=st.lists(st.floats(0.4, 2.5), min_size=3, max_size=3),
@@ -143,14 +143,40 @@ def test_random_affines_and_chunks_match_nibabel(
     data = rng.normal(0, 1, shape)
     src_aff = _affine([0.1, 0, 0], [1.5, 1, 1.2], np.zeros((3, 3)), [1, 1, 1], [3, -2, 1])
     to_aff = _affine(angles, zooms, np.reshape(shear, (3, 3)), flips, shift)
-    ref = nbp.resample_from_to(
-        nib.Nifti1Image(data, src_aff), (tuple(out_shape) + shape[3:], to_aff), order, mode, 1.5
-    )
-    img = vx.Image(dask.array.from_array(data, chunks=in_chunks), src_aff)
+    if four and order > 1:
+        # nibabel spline-filters along t too; at integer t that is the identity only up
+        # to the boundary condition (even orders under "reflect" miss it by ~1e-6): the
+        # oracle is nibabel volume by volume, as the issue asks
+        ref = np.stack(
+            [
+                np.asarray(
+                    nbp.resample_from_to(
+                        nib.Nifti1Image(data[..., t], src_aff),
+                        (tuple(out_shape), to_aff),
+                        order,
+                        mode,
+                        1.5,
+                    ).dataobj
+                )
+                for t in range(shape[3])
+            ],
+            axis=-1,
+        )
+    else:
+        ref = np.asarray(
+            nbp.resample_from_to(
+                nib.Nifti1Image(data, src_aff),
+                (tuple(out_shape) + shape[3:], to_aff),
+                order,
+                mode,
+                1.5,
+            ).dataobj
+        )
+    img = vx.Image(dsa.from_array(data, chunks=in_chunks), src_aff)
     out = vp.resample_from_to(
         img, (tuple(out_shape), to_aff), order, mode, 1.5, chunks=tuple(chunks)
     )
-    _close(out.to_dask().compute(), np.asarray(ref.dataobj), order)
+    _close(out.to_dask().compute(), ref, order)
 
 
 def test_resample_to_output_and_conform_match_nibabel():
@@ -329,7 +355,7 @@ def test_halo_is_the_tolerance_knob():
 
     mat = np.diag([0.9, 1.0, 1.0])
     ref = ndimage.affine_transform(data, mat, [1.3, 0.2, 0.1], (40, 12, 12), order=3)
-    arr = dask.array.from_array(data, chunks=10)
+    arr = dsa.from_array(data, chunks=10)
     errs = {
         h: np.abs(
             resample_dask(
@@ -343,7 +369,7 @@ def test_halo_is_the_tolerance_knob():
 
 
 def test_default_chunks_one_block_when_small_tiles_when_large():
-    img = vx.Image(dask.array.zeros((8, 8, 8), chunks=4), np.eye(4))
+    img = vx.Image(dsa.zeros((8, 8, 8), chunks=4), np.eye(4))
     assert vp.resample_from_to(img, ((50, 60, 70), np.eye(4))).to_dask().numblocks == (1, 1, 1)
     big = vp.resample_from_to(img, ((300, 300, 300), np.eye(4)), order=0)
     assert np.prod(big.to_dask().numblocks) > 1

@@ -30,11 +30,24 @@ over the whole input within the same graph.
 from __future__ import annotations
 
 import numpy as np
-import numpy.linalg as npl
 
 from ..errors import InputError
 from .inputs import as_image, new_image, output
-from .resample_plan import MODES, resample_dask
+from .resample_plan import (
+    check_affine,
+    check_interpolation,
+    check_mode,
+    check_number,
+    check_order,
+    check_shape,
+    clip_block,
+    get_bounds,
+    inverse,
+    nanmin_max,
+    nilearn_image,
+    out_class_for,
+    resample_dask,
+)
 
 __all__ = [
     "BoundingBoxError",
@@ -45,71 +58,9 @@ __all__ = [
     "resample_to_output",
 ]
 
-_INTERPOLATIONS = {"continuous": 3, "linear": 1, "nearest": 0}
-
 
 class BoundingBoxError(InputError):
     """The target field of view holds none of the data (nilearn's BoundingBoxError)."""
-
-
-def _order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, int | np.integer) or not 0 <= order <= 5:
-        raise InputError(f"order: expected a spline order 0 to 5, got {order!r}")
-    return int(order)
-
-
-def _mode(mode) -> str:
-    if mode not in MODES:
-        raise InputError(f"mode: expected one of {MODES!r}, got {mode!r}")
-    return mode
-
-
-def _number(value, what: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what}: expected a number, got {value!r}") from None
-
-
-def _affine(value, what: str, shapes=((4, 4),)) -> np.ndarray:
-    try:
-        aff = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{what}: expected an affine array, got {value!r}") from None
-    if aff.shape not in shapes or not np.all(np.isfinite(aff)):
-        raise InputError(f"{what}: expected a finite array of shape {shapes[0]}, got {value!r}")
-    return aff
-
-
-def _shape(value, what: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(n) for n in value)
-        ok = all(int(n) == n and n >= 1 for n in value)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise InputError(f"{what}: expected a sequence of positive whole numbers, got {value!r}")
-    return shape
-
-
-def _out_class(out_class, im):
-    from ..image import Image, class_for_nibabel
-
-    if out_class is None:
-        return type(im)
-    if isinstance(out_class, type) and issubclass(out_class, Image):
-        return out_class
-    klass = class_for_nibabel(out_class) if isinstance(out_class, type) else None
-    if klass is None:
-        raise InputError(f"out_class: expected an image class or None, got {out_class!r}")
-    return klass
-
-
-def _inverse(aff: np.ndarray, what: str) -> np.ndarray:
-    try:
-        return npl.inv(aff)
-    except npl.LinAlgError:
-        raise InputError(f"{what}: the affine {aff.tolist()!r} is not invertible") from None
 
 
 def resample_from_to(
@@ -159,7 +110,7 @@ def resample_from_to(
     [0.0, 4.0, 0.0]
     """
     im = as_image(from_img, "from_img")
-    order, mode, cval = _order(order), _mode(mode), _number(cval, "cval")
+    order, mode, cval = check_order(order), check_mode(mode), check_number(cval, "cval")
     if im.ndim < 3:
         raise InputError(f"from_img: must be at least 3-D, got shape {im.shape!r}")
     if hasattr(to_vox_map, "shape") and hasattr(to_vox_map, "affine"):
@@ -171,8 +122,8 @@ def resample_from_to(
             raise InputError(
                 f"to_vox_map: expected an image or (shape, affine), got {to_vox_map!r}"
             ) from None
-    to_shape = _shape(to_shape, "to_vox_map shape")
-    to_affine = _affine(to_affine, "to_vox_map affine")
+    to_shape = check_shape(to_shape, "to_vox_map shape")
+    to_affine = check_affine(to_affine, "to_vox_map affine")
     if len(to_shape) < 3:
         to_shape = to_shape + (1,) * (3 - len(to_shape))
     if len(to_shape) > 3 and to_shape[3:] != im.shape[3:]:
@@ -180,8 +131,8 @@ def resample_from_to(
             f"to_vox_map: shape {to_shape!r} must end with from_img's non-spatial axes "
             f"{im.shape[3:]!r}"
         )
-    klass = _out_class(out_class, im)
-    to_vox2from_vox = _inverse(im.affine, "from_img").dot(to_affine)
+    klass = out_class_for(out_class, im)
+    to_vox2from_vox = inverse(im.affine, "from_img").dot(to_affine)
     matrix, offset = to_vox2from_vox[:3, :3], to_vox2from_vox[:3, 3]
     arr = im.to_dask()
     # scipy's output dtype is the input dtype's name: native byte order
@@ -201,7 +152,7 @@ def resample_from_to(
         out = klass(data, to_affine, im.header)
     except InputError:
         raise
-    except Exception as e:  # noqa: BLE001 - nibabel refuses the grid (e.g. a singular affine)
+    except Exception as e:
         raise InputError(
             f"to_vox_map: {klass.__name__} cannot hold the affine {to_affine.tolist()!r}: {e}"
         ) from None
@@ -319,7 +270,7 @@ def conform(
     im = as_image(from_img, "from_img")
     if im.ndim != 3:
         raise InputError(f"from_img: only 3-D images are supported, got shape {im.shape!r}")
-    out_shape = _shape(out_shape, "out_shape")
+    out_shape = check_shape(out_shape, "out_shape")
     if len(out_shape) != 3:
         raise InputError(f"out_shape: must have 3 values, got {out_shape!r}")
     try:
@@ -341,37 +292,6 @@ def conform(
         im, (out_shape, out_aff), order, mode, cval, out_class, chunks=chunks, halo=halo
     )
     return output(out, from_img)
-
-
-def _nilearn_class(im):
-    from ..formats.nifti import Nifti1Image
-
-    name = type(im).__name__
-    return type(im) if name in ("Nifti1Image", "Nifti2Image") else Nifti1Image
-
-
-def _nilearn_image(im, data, affine, copy_header):
-    header = im.header.copy() if copy_header and im.header is not None else None
-    klass = _nilearn_class(im)
-    if header is None:
-        try:
-            return klass(data, affine, None, dtype=data.dtype)
-        except TypeError:
-            return klass(data, affine)
-    try:
-        header = klass.header_class.from_header(header)
-        header.set_data_dtype(data.dtype)
-    except Exception:  # noqa: BLE001 - a header nibabel cannot convert: start afresh
-        return klass(data, affine)
-    return klass(data, affine, header)
-
-
-def _interpolation(interpolation) -> int:
-    if interpolation not in _INTERPOLATIONS:
-        raise InputError(
-            f"interpolation: expected one of {tuple(_INTERPOLATIONS)!r}, got {interpolation!r}"
-        )
-    return _INTERPOLATIONS[interpolation]
 
 
 def resample_img(
@@ -428,10 +348,10 @@ def resample_img(
     (3, 3, 3)
     """
     im = as_image(img, "img")
-    interpolation_order = _interpolation(interpolation)
-    fill_value = _number(fill_value, "fill_value")
+    interpolation_order = check_interpolation(interpolation)
+    fill_value = check_number(fill_value, "fill_value")
     if target_shape is not None:
-        target_shape = _shape(target_shape, "target_shape")
+        target_shape = check_shape(target_shape, "target_shape")
         if len(target_shape) != 3:
             raise InputError(
                 f"target_shape: the shape of the 3-D grid, of length 3, got {target_shape!r}"
@@ -447,12 +367,12 @@ def resample_img(
         raise InputError(f"img: expected a 3-D or 4-D image, got shape {im.shape!r}")
     arr = im.to_dask()
     if target_affine is None and target_shape is None:
-        return output(_nilearn_image(im, arr, im.affine, copy_header), img)
-    target_affine = _affine(target_affine, "target_affine", ((4, 4), (3, 3)))
+        return output(nilearn_image(im, arr, im.affine, copy_header), img)
+    target_affine = check_affine(target_affine, "target_affine", ((4, 4), (3, 3)))
     affine = im.affine
-    if target_affine.shape == affine.shape and np.allclose(target_affine, affine):
-        if target_shape is not None and tuple(target_shape) == im.shape[:3]:
-            return output(_nilearn_image(im, arr, affine, copy_header), img)
+    same_grid = target_affine.shape == affine.shape and np.allclose(target_affine, affine)
+    if same_grid and target_shape is not None and tuple(target_shape) == im.shape[:3]:
+        return output(nilearn_image(im, arr, affine, copy_header), img)
     if target_affine.shape == (3, 3):
         missing_offset = True
         tmp = np.eye(4)
@@ -461,7 +381,7 @@ def resample_img(
     else:
         missing_offset = False
         target_affine = target_affine.copy()
-    bounds = _bounds(im.shape[:3], _inverse(target_affine, "target_affine").dot(affine))
+    bounds = get_bounds(im.shape[:3], inverse(target_affine, "target_affine").dot(affine))
     (xmin, xmax), (ymin, ymax), (zmin, zmax) = bounds
     if missing_offset:
         target_affine[:3, 3] = target_affine[:3, :3].dot([xmin, ymin, zmin])
@@ -495,38 +415,9 @@ def resample_img(
         arr, A, b, target_shape, interpolation_order, "constant", cval, dtype, chunks, halo
     )
     if clip:
-        from .resample_plan import clip_block
-
-        lo, hi = _nanmin_max(arr)
+        lo, hi = nanmin_max(arr)
         data = data.map_blocks(clip_block, lo, hi, dtype=data.dtype, meta=data._meta)
-    return output(_nilearn_image(im, data, target_affine, copy_header), img)
-
-
-def _nanmin_max(arr):
-    import dask.array as da
-
-    if arr.dtype.kind in "iub":
-        return arr.min(), arr.max()
-    return da.nanmin(arr), da.nanmax(arr)
-
-
-def _bounds(shape, affine):
-    """nilearn's ``get_bounds``: world bounds of the corner voxel centres."""
-    a, b, c = (n - 1 for n in shape)
-    box = np.array(
-        [
-            [0.0, 0, 0, 1],
-            [a, 0, 0, 1],
-            [0, b, 0, 1],
-            [0, 0, c, 1],
-            [a, b, 0, 1],
-            [a, 0, c, 1],
-            [0, b, c, 1],
-            [a, b, c, 1],
-        ]
-    ).T
-    box = np.dot(affine, box)[:3]
-    return list(zip(box.min(axis=-1), box.max(axis=-1), strict=False))
+    return output(nilearn_image(im, data, target_affine, copy_header), img)
 
 
 def resample_to_img(

@@ -34,12 +34,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.linalg as npl
 from scipy import ndimage
 
 from ..errors import InputError
 
 __all__ = [
     "MODES",
+    "check_affine",
+    "check_mode",
+    "check_number",
+    "check_order",
+    "check_shape",
+    "get_bounds",
+    "check_interpolation",
+    "inverse",
+    "nanmin_max",
+    "nilearn_class",
+    "nilearn_image",
+    "out_class_for",
     "POLES",
     "SPLINE_TOL",
     "SMALL_BYTES",
@@ -67,6 +80,7 @@ MODES = (
     "grid-wrap",
 )
 _CLIPPED_MODES = ("constant", "grid-constant", "nearest")
+_INTERPOLATIONS = {"continuous": 3, "linear": 1, "nearest": 0}
 
 
 def spline_halo(order: int, tol: float = SPLINE_TOL) -> int:
@@ -77,7 +91,7 @@ def spline_halo(order: int, tol: float = SPLINE_TOL) -> int:
     """
     if order < 2:
         return 0
-    return int(math.ceil(math.log(tol) / math.log(abs(POLES[order])))) + 1
+    return math.ceil(math.log(tol) / math.log(abs(POLES[order]))) + 1
 
 
 def default_chunks(shape: tuple[int, ...], chunks=None) -> tuple[tuple[int, ...], ...]:
@@ -233,10 +247,10 @@ def resample_dask(
                         fill = _fill_value(order, mode, cval, dtype)
                     line.append(
                         da.full(
-                            (n0, n1, n2) + arr.shape[3:],
+                            (n0, n1, n2, *arr.shape[3:]),
                             fill,
                             dtype=dtype,
-                            chunks=((n0,), (n1,), (n2,)) + extra_chunks,
+                            chunks=((n0,), (n1,), (n2,), *extra_chunks),
                         )
                     )
                     continue
@@ -260,7 +274,7 @@ def resample_dask(
                         mode,
                         cval,
                         dtype,
-                        chunks=((n0,), (n1,), (n2,)) + extra_chunks,
+                        chunks=((n0,), (n1,), (n2,), *extra_chunks),
                         dtype=dtype,
                         meta=np.empty((0,) * arr.ndim, dtype=dtype),
                     )
@@ -268,3 +282,124 @@ def resample_dask(
             plane.append(line[0] if len(line) == 1 else da.concatenate(line, axis=2))
         rows.append(plane[0] if len(plane) == 1 else da.concatenate(plane, axis=1))
     return rows[0] if len(rows) == 1 else da.concatenate(rows, axis=0)
+
+
+# -- argument checks and output classes shared by resample.py ---------------------------
+
+
+def check_order(order) -> int:
+    if isinstance(order, bool) or not isinstance(order, int | np.integer) or not 0 <= order <= 5:
+        raise InputError(f"order: expected a spline order 0 to 5, got {order!r}")
+    return int(order)
+
+
+def check_mode(mode) -> str:
+    if mode not in MODES:
+        raise InputError(f"mode: expected one of {MODES!r}, got {mode!r}")
+    return mode
+
+
+def check_number(value, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: expected a number, got {value!r}") from None
+
+
+def check_affine(value, what: str, shapes=((4, 4),)) -> np.ndarray:
+    try:
+        aff = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: expected an affine array, got {value!r}") from None
+    if aff.shape not in shapes or not np.all(np.isfinite(aff)):
+        raise InputError(f"{what}: expected a finite array of shape {shapes[0]}, got {value!r}")
+    return aff
+
+
+def check_shape(value, what: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(n) for n in value)
+        ok = all(int(n) == n and n >= 1 for n in value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"{what}: expected a sequence of positive whole numbers, got {value!r}")
+    return shape
+
+
+def out_class_for(out_class, im):
+    from ..image import Image, class_for_nibabel
+
+    if out_class is None:
+        return type(im)
+    if isinstance(out_class, type) and issubclass(out_class, Image):
+        return out_class
+    klass = class_for_nibabel(out_class) if isinstance(out_class, type) else None
+    if klass is None:
+        raise InputError(f"out_class: expected an image class or None, got {out_class!r}")
+    return klass
+
+
+def inverse(aff: np.ndarray, what: str) -> np.ndarray:
+    try:
+        return npl.inv(aff)
+    except npl.LinAlgError:
+        raise InputError(f"{what}: the affine {aff.tolist()!r} is not invertible") from None
+
+
+def nilearn_class(im):
+    from ..formats.nifti import Nifti1Image
+
+    name = type(im).__name__
+    return type(im) if name in ("Nifti1Image", "Nifti2Image") else Nifti1Image
+
+
+def nilearn_image(im, data, affine, copy_header):
+    header = im.header.copy() if copy_header and im.header is not None else None
+    klass = nilearn_class(im)
+    if header is None:
+        try:
+            return klass(data, affine, None, dtype=data.dtype)
+        except TypeError:
+            return klass(data, affine)
+    try:
+        header = klass.header_class.from_header(header)
+        header.set_data_dtype(data.dtype)
+    except Exception:
+        return klass(data, affine)
+    return klass(data, affine, header)
+
+
+def check_interpolation(interpolation) -> int:
+    if interpolation not in _INTERPOLATIONS:
+        raise InputError(
+            f"interpolation: expected one of {tuple(_INTERPOLATIONS)!r}, got {interpolation!r}"
+        )
+    return _INTERPOLATIONS[interpolation]
+
+
+def nanmin_max(arr):
+    import dask.array as da
+
+    if arr.dtype.kind in "iub":
+        return arr.min(), arr.max()
+    return da.nanmin(arr), da.nanmax(arr)
+
+
+def get_bounds(shape, affine):
+    """nilearn's ``get_bounds``: world bounds of the corner voxel centres."""
+    a, b, c = (n - 1 for n in shape)
+    box = np.array(
+        [
+            [0.0, 0, 0, 1],
+            [a, 0, 0, 1],
+            [0, b, 0, 1],
+            [0, 0, c, 1],
+            [a, b, 0, 1],
+            [a, 0, c, 1],
+            [0, b, c, 1],
+            [a, b, c, 1],
+        ]
+    ).T
+    box = np.dot(affine, box)[:3]
+    return list(zip(box.min(axis=-1), box.max(axis=-1), strict=False))
