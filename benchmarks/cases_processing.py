@@ -76,7 +76,7 @@ def _nib_img(path):
 # -- nilearn -------------------------------------------------------------------------
 
 
-def _nl_resample(path, interpolation):
+def _nl_resample(path, interpolation, clip=True):
     from nilearn.image import resample_img
 
     def op():
@@ -87,6 +87,7 @@ def _nl_resample(path, interpolation):
             interpolation=interpolation,
             force_resample=True,
             copy_header=True,
+            clip=clip,
         )
         out.to_filename(_out())
 
@@ -101,6 +102,11 @@ def nl_resample_cubic(path):
 def nl_resample_linear(path):
     """``nilearn.image.resample_img(img, diag(3, 3, 3), "linear")`` to .nii."""
     return _nl_resample(path, "linear")
+
+
+def nl_resample_linear_noclip(path):
+    """``resample_img(img, diag(3, 3, 3), "linear", clip=False)`` to .nii."""
+    return _nl_resample(path, "linear", clip=False)
 
 
 def nl_smooth(path):
@@ -202,13 +208,13 @@ def _vx():
     return vx
 
 
-def _vx_resample(path, interpolation):
+def _vx_resample(path, interpolation, clip=True):
     vx = _vx()
     from voxray.processing import resample_img
 
     def op():
         img = vx.load(path)
-        out = resample_img(img, target_affine=TARGET_3MM, interpolation=interpolation)
+        out = resample_img(img, target_affine=TARGET_3MM, interpolation=interpolation, clip=clip)
         out.to_filename(_out())
         return _stats(img)
 
@@ -223,6 +229,11 @@ def vx_resample_cubic(path):
 def vx_resample_linear(path):
     """``voxray.processing.resample_img(img, diag(3, 3, 3), "linear")`` to .nii."""
     return _vx_resample(path, "linear")
+
+
+def vx_resample_linear_noclip(path):
+    """``voxray.processing.resample_img(img, diag(3, 3, 3), "linear", clip=False)``."""
+    return _vx_resample(path, "linear", clip=False)
 
 
 def vx_smooth(path):

@@ -92,6 +92,8 @@ LABELS = {
     "vx_resample_cubic": "voxray resample_img (continuous)",
     "nl_resample_linear": "nilearn resample_img (linear)",
     "vx_resample_linear": "voxray resample_img (linear)",
+    "nl_resample_linear_noclip": "nilearn resample_img (linear, clip=False)",
+    "vx_resample_linear_noclip": "voxray resample_img (linear, clip=False)",
     "nl_smooth": "nilearn smooth_img",
     "vx_smooth": "voxray smooth_img",
     "nib_smooth": "nibabel.processing.smooth_image",
@@ -109,6 +111,12 @@ LABELS = {
 COMPARISONS = [
     ("resample 3 mm, cubic", ("nl_resample_cubic",), ("vx_resample_cubic",), ".nii"),
     ("resample 3 mm, linear", ("nl_resample_linear",), ("vx_resample_linear",), ".nii"),
+    (
+        "resample 3 mm, linear, clip=False",
+        ("nl_resample_linear_noclip",),
+        ("vx_resample_linear_noclip",),
+        ".nii",
+    ),
     ("smooth 6 mm (nilearn)", ("nl_smooth",), ("vx_smooth",), ".nii"),
     ("smooth 6 mm (nibabel)", ("nib_smooth",), ("vx_smooth_image",), ".nii"),
     (
@@ -127,6 +135,7 @@ BIG_CASES = (
     "vx_mask_clean_npy",
     "vx_seed_map",
     "vx_resample_cubic",
+    "vx_resample_linear_noclip",
 )
 
 
@@ -298,6 +307,7 @@ def report(res: dict) -> None:
 def big_need(nii: Path, gb: float, cases) -> float:
     """Disk the big file and its largest output need (bytes)."""
     out = {"vx_resample_cubic": 2 / 3.375, "vx_resample_linear": 1 / 3.375}
+    out["vx_resample_linear_noclip"] = 1 / 3.375
     out |= {"vx_smooth_image": 1.0, "vx_smooth": 2.0, "vx_mask_clean_npy": 0.95}
     return gb * 1e9 * (1 + max((out.get(c, 0.01) for c in cases), default=0))
 
@@ -483,6 +493,7 @@ def main() -> None:
     ap.add_argument("--big-cases", default="*", help="big-image cases matching this pattern")
     ap.add_argument("--small", action="store_true", help=f"{SMALL_FRAMES} frames, to check")
     ap.add_argument("--peers-only", action="store_true", help="no voxray cases")
+    ap.add_argument("--cases", default="*", help="only the voxray cases matching this")
     ap.add_argument(
         "--oracle", action="store_true", help="only voxray's errors against nilearn/nibabel"
     )
@@ -511,6 +522,7 @@ def main() -> None:
                 if not fnmatch.fnmatch(name, args.only):
                     continue
                 print(f"\n{name}", flush=True)
+                vx_cases = [c for c in vx_cases if fnmatch.fnmatch(c, args.cases)]
                 res = compare(
                     name,
                     nii,
