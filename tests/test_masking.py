@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 
 import voxray as vx
 from voxray.errors import AffineMismatchError, InputError
-from voxray.masking import NiftiMasker, apply_mask, compute_background_mask, compute_epi_mask, unmask
+from voxray.masking import (
+    NiftiMasker,
+    apply_mask,
+    compute_background_mask,
+    compute_epi_mask,
+    unmask,
+)
 from voxray.sources import open_source
 from voxray.testing import nilearn_data_dir
 
@@ -49,9 +55,12 @@ def _write(tmp_path, data, name="epi.nii", affine=AFFINE) -> Path:
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as c, distributed.Client(c) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as c,
+        distributed.Client(c) as client,
+    ):
         yield client
 
 
@@ -61,9 +70,14 @@ def cluster():
 @pytest.mark.parametrize("dtype", [np.float32, np.int16])
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"opening": False}, {"connected": False, "opening": 1}, {"exclude_zeros": True},
-     {"lower_cutoff": 0.1, "upper_cutoff": 0.9}],
-)  # fmt: skip
+    [
+        {},
+        {"opening": False},
+        {"connected": False, "opening": 1},
+        {"exclude_zeros": True},
+        {"lower_cutoff": 0.1, "upper_cutoff": 0.9},
+    ],
+)
 def test_compute_epi_mask_equals_nilearn(tmp_path, dtype, kw):
     p = _write(tmp_path, _epi(dtype=dtype))
     ours = compute_epi_mask(vx.load(p, chunks=(10, 12, 9, 7)), **kw)
@@ -117,12 +131,17 @@ def test_compute_epi_mask_with_target_affine(tmp_path):
 # -- apply_mask / unmask ---------------------------------------------------------------
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    ci=st.integers(3, 20), cj=st.integers(3, 24), ck=st.integers(2, 18), ct=st.integers(1, 40),
+    ci=st.integers(3, 20),
+    cj=st.integers(3, 24),
+    ck=st.integers(2, 18),
+    ct=st.integers(1, 40),
     dtype=st.sampled_from([np.float32, np.float64, np.int16, np.uint8]),
     out=st.sampled_from(["f", None, np.float64]),
-)  # fmt: skip
+)
 def test_apply_mask_and_unmask_exact(tmp_path, ci, cj, ck, ct, dtype, out):
     data = _epi(dtype=dtype, seed=ct)
     p = _write(tmp_path, data, f"a{ci}_{ct}.nii")
@@ -139,12 +158,16 @@ def test_apply_mask_and_unmask_exact(tmp_path, ci, cj, ck, ct, dtype, out):
     np.testing.assert_array_equal(np.asarray(back.dataobj), nm.unmask(ref, mask_img).get_fdata())
     v = unmask(X[3], mask_img)
     assert v.shape == mask_img.shape
-    np.testing.assert_array_equal(np.asarray(v.dataobj), np.asanyarray(nm.unmask(ref[3], mask_img).dataobj))
+    np.testing.assert_array_equal(
+        np.asarray(v.dataobj), np.asanyarray(nm.unmask(ref[3], mask_img).dataobj)
+    )
 
 
 def test_apply_mask_nibabel_example_nan_and_smoothing(tmp_path):
     mask = nm.compute_epi_mask(str(EXAMPLE4D))
-    np.testing.assert_array_equal(apply_mask(EXAMPLE4D, mask).compute(), nm.apply_mask(str(EXAMPLE4D), mask))
+    np.testing.assert_array_equal(
+        apply_mask(EXAMPLE4D, mask).compute(), nm.apply_mask(str(EXAMPLE4D), mask)
+    )
     data = _epi()
     data[3, 4, 5, 6] = np.nan
     data[10, 12, 9, 2] = np.inf
@@ -153,7 +176,8 @@ def test_apply_mask_nibabel_example_nan_and_smoothing(tmp_path):
     mimg = nib.Nifti1Image(m, AFFINE)
     for fin in (True, False):
         np.testing.assert_array_equal(
-            apply_mask(p, mimg, ensure_finite=fin).compute(), nm.apply_mask(str(p), mimg, ensure_finite=fin)
+            apply_mask(p, mimg, ensure_finite=fin).compute(),
+            nm.apply_mask(str(p), mimg, ensure_finite=fin),
         )
     pytest.importorskip("voxray.processing.smooth")
     got = apply_mask(p, mimg, smoothing_fwhm=6.0).compute()
@@ -205,7 +229,9 @@ def test_errors_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="empty"):
         apply_mask(p, nib.Nifti1Image(np.zeros_like(mask), AFFINE))
     with pytest.raises(InputError, match="2 values"):
-        apply_mask(p, nib.Nifti1Image(np.arange(mask.size, dtype=np.int32).reshape(mask.shape), AFFINE))
+        apply_mask(
+            p, nib.Nifti1Image(np.arange(mask.size, dtype=np.int32).reshape(mask.shape), AFFINE)
+        )
     with pytest.raises(InputError, match="shape"):
         unmask(np.zeros((3, 5)), nib.Nifti1Image(mask, AFFINE))
     with pytest.raises(InputError, match="order"):
@@ -233,12 +259,24 @@ def test_errors_are_input_errors(tmp_path):
         {},
         {"mask_strategy": "epi"},
         {"mask_strategy": "epi", "standardize": "zscore_sample", "detrend": True},
-        {"mask_strategy": "epi", "mask_args": {"opening": 1}, "detrend": True, "high_pass": 0.01,
-         "low_pass": 0.1, "t_r": 2.0, "standardize": "psc"},
+        {
+            "mask_strategy": "epi",
+            "mask_args": {"opening": 1},
+            "detrend": True,
+            "high_pass": 0.01,
+            "low_pass": 0.1,
+            "t_r": 2.0,
+            "standardize": "psc",
+        },
         {"mask_strategy": "epi", "smoothing_fwhm": 5.0},
-        {"mask_strategy": "epi", "dtype": "float64", "runs": np.repeat([0, 1], 20), "detrend": True},
+        {
+            "mask_strategy": "epi",
+            "dtype": "float64",
+            "runs": np.repeat([0, 1], 20),
+            "detrend": True,
+        },
     ],
-)  # fmt: skip
+)
 def test_nifti_masker_equals_nilearn(tmp_path, kw):
     if "smoothing_fwhm" in kw:
         pytest.importorskip("voxray.processing.smooth")
@@ -252,7 +290,9 @@ def test_nifti_masker_equals_nilearn(tmp_path, kw):
         ref = ref_m.transform(str(p), confounds=conf)
         ours_m = NiftiMasker(**kw).fit(vx.load(p, chunks=(10, 12, 9, 10)))
         X = ours_m.transform(vx.load(p, chunks=(10, 12, 9, 10)), confounds=conf)
-    np.testing.assert_array_equal(np.asarray(ours_m.mask_img_.dataobj), np.asanyarray(ref_m.mask_img_.dataobj))
+    np.testing.assert_array_equal(
+        np.asarray(ours_m.mask_img_.dataobj), np.asanyarray(ref_m.mask_img_.dataobj)
+    )
     assert isinstance(X, da.Array)
     got = X.compute()
     assert got.dtype == ref.dtype
@@ -260,7 +300,10 @@ def test_nifti_masker_equals_nilearn(tmp_path, kw):
     assert err <= 1e-6, err
     inv = ours_m.inverse_transform(X)
     np.testing.assert_allclose(
-        np.asarray(inv.dataobj), ref_m.inverse_transform(ref).get_fdata(), rtol=0, atol=1e-6 * np.abs(ref).max()
+        np.asarray(inv.dataobj),
+        ref_m.inverse_transform(ref).get_fdata(),
+        rtol=0,
+        atol=1e-6 * np.abs(ref).max(),
     )
 
 
@@ -275,7 +318,9 @@ def test_nifti_masker_target_affine_and_example4d(tmp_path):
         ref = ref_m.transform(str(p))
         ours_m = NiftiMasker(mask_strategy="epi", target_affine=target).fit(p)
         got = ours_m.transform(p).compute()
-    np.testing.assert_array_equal(np.asarray(ours_m.mask_img_.dataobj), np.asanyarray(ref_m.mask_img_.dataobj))
+    np.testing.assert_array_equal(
+        np.asarray(ours_m.mask_img_.dataobj), np.asanyarray(ref_m.mask_img_.dataobj)
+    )
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -296,7 +341,11 @@ def test_graph_pickles_and_runs_on_process_cluster(tmp_path, cluster):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = __import__("nilearn.signal").signal.clean(
-            nm.apply_mask(str(p), mask), detrend=True, standardize="zscore_sample", t_r=2.0, high_pass=0.02
+            nm.apply_mask(str(p), mask),
+            detrend=True,
+            standardize="zscore_sample",
+            t_r=2.0,
+            high_pass=0.02,
         )
     assert np.abs(got - ref).max() / np.abs(ref).max() < 1e-6
     back = unmask(X, mask)

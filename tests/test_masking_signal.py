@@ -35,7 +35,8 @@ def _signals(t, n, seed=0, dtype=np.float64):
 def _rel(got, ref):
     scale = np.abs(ref).max()
     err = float(np.abs(np.asarray(got) - ref).max() / (scale if scale else 1.0))
-    WORST["err"] = max(WORST["err"], err)
+    if ref.dtype == np.float64:
+        WORST["err"] = max(WORST["err"], err)
     return err
 
 
@@ -67,12 +68,19 @@ def test_every_combination_equals_nilearn(detrend, standardize, with_conf, filt)
     x = _signals(t, n)
     conf = np.random.default_rng(1).normal(size=(t, 3)) if with_conf else None
     kw = dict(
-        detrend=detrend, standardize=standardize, confounds=conf, filter=filt, t_r=2.0,
-        high_pass=0.01 if filt else None, low_pass=0.15 if filt == "butterworth" else None,
-    )  # fmt: skip
+        detrend=detrend,
+        standardize=standardize,
+        confounds=conf,
+        filter=filt,
+        t_r=2.0,
+        high_pass=0.01 if filt else None,
+        low_pass=0.15 if filt == "butterworth" else None,
+    )
     ref = _ref(x, **kw)
     for how in ("dask", "zarr") if with_conf and detrend else ("dask",):
-        y = _ours(da.from_array(x, chunks=(17, 10)), voxray__block_columns=6, voxray__rechunk=how, **kw)
+        y = _ours(
+            da.from_array(x, chunks=(17, 10)), voxray__block_columns=6, voxray__rechunk=how, **kw
+        )
         assert isinstance(y, da.Array)
         got = y.compute()
         assert got.shape == ref.shape and got.dtype == ref.dtype
@@ -82,17 +90,37 @@ def test_every_combination_equals_nilearn(detrend, standardize, with_conf, filt)
 
 @settings(max_examples=20, deadline=None)
 @given(
-    t=st.integers(40, 90), n=st.integers(1, 30), ct=st.integers(1, 40), cn=st.integers(1, 30),
-    bc=st.integers(1, 12), detrend=st.booleans(),
+    t=st.integers(40, 90),
+    n=st.integers(1, 30),
+    ct=st.integers(1, 40),
+    cn=st.integers(1, 30),
+    bc=st.integers(1, 12),
+    detrend=st.booleans(),
     standardize=st.sampled_from(["zscore_sample", "psc", None]),
-    n_conf=st.integers(0, 4), filt=st.sampled_from(["butterworth", "cosine", False]),
-    runs=st.booleans(), scrub=st.booleans(), dtype=st.sampled_from([np.float64, np.float32]),
-    standardize_confounds=st.booleans(), seed=st.integers(0, 2**16),
-)  # fmt: skip
+    n_conf=st.integers(0, 4),
+    filt=st.sampled_from(["butterworth", "cosine", False]),
+    runs=st.booleans(),
+    scrub=st.booleans(),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    standardize_confounds=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_hypothesis_shapes_chunks_parameters(
-    t, n, ct, cn, bc, detrend, standardize, n_conf, filt, runs, scrub, dtype,
-    standardize_confounds, seed,
-):  # fmt: skip
+    t,
+    n,
+    ct,
+    cn,
+    bc,
+    detrend,
+    standardize,
+    n_conf,
+    filt,
+    runs,
+    scrub,
+    dtype,
+    standardize_confounds,
+    seed,
+):
     x = _signals(t, n, seed, dtype)
     rng = np.random.default_rng(seed + 1)
     conf = rng.normal(size=(t, n_conf)) if n_conf else None
@@ -106,10 +134,17 @@ def test_hypothesis_shapes_chunks_parameters(
         else:
             sample_mask = keep
     kw = dict(
-        detrend=detrend, standardize=standardize, confounds=conf, filter=filt, t_r=2.0,
-        high_pass=0.02 if filt else None, low_pass=0.2 if filt == "butterworth" and not runs else None,
-        runs=run_labels, sample_mask=sample_mask, standardize_confounds=standardize_confounds,
-    )  # fmt: skip
+        detrend=detrend,
+        standardize=standardize,
+        confounds=conf,
+        filter=filt,
+        t_r=2.0,
+        high_pass=0.02 if filt else None,
+        low_pass=0.2 if filt == "butterworth" and not runs else None,
+        runs=run_labels,
+        sample_mask=sample_mask,
+        standardize_confounds=standardize_confounds,
+    )
     try:
         ref = _ref(x, **kw)
     except ValueError:
@@ -118,7 +153,9 @@ def test_hypothesis_shapes_chunks_parameters(
         return
     got = _ours(da.from_array(x, chunks=(ct, cn)), voxray__block_columns=bc, **kw).compute()
     assert got.shape == ref.shape and got.dtype == ref.dtype
-    assert _rel(got, ref) <= TOL
+    # float32: nilearn computes in float32 too; sums over other column layouts round
+    # differently (measured worst 1.7e-6 with psc), so float32 gets float32's tolerance
+    assert _rel(got, ref) <= (TOL if dtype == np.float64 else 1e-5)
 
 
 def test_ensure_finite_extrapolate_and_butterworth_kwargs():
@@ -176,19 +213,26 @@ def test_errors_are_input_errors():
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as c, distributed.Client(c) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as c,
+        distributed.Client(c) as client,
+    ):
         yield client
 
 
 def test_process_cluster_dask_and_zarr(cluster):
     x = _signals(60, 40)
     conf = np.random.default_rng(3).normal(size=(60, 2))
-    kw = dict(detrend=True, standardize="psc", confounds=conf, t_r=2.0, high_pass=0.01, low_pass=0.2)
+    kw = dict(
+        detrend=True, standardize="psc", confounds=conf, t_r=2.0, high_pass=0.01, low_pass=0.2
+    )
     ref = _ref(x, **kw)
     for how in ("dask", "zarr"):
-        y = _ours(da.from_array(x, chunks=(15, 40)), voxray__block_columns=9, voxray__rechunk=how, **kw)
+        y = _ours(
+            da.from_array(x, chunks=(15, 40)), voxray__block_columns=9, voxray__rechunk=how, **kw
+        )
         y = pickle.loads(pickle.dumps(y))
         assert _rel(cluster.compute(y).result(), ref) <= TOL
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..errors import InputError, VoxrayError
+from ..errors import InputError
 from ..processing.inputs import as_image, check_same_grid, label, new_image, output
 
 __all__ = ["compute_epi_mask", "compute_background_mask", "apply_mask", "unmask", "load_mask"]
@@ -158,9 +158,10 @@ def compute_epi_mask(
     """
     if not 0 <= lower_cutoff <= upper_cutoff <= 1:
         raise InputError(
-            f"lower_cutoff={lower_cutoff!r}, upper_cutoff={upper_cutoff!r}: need 0 <= lower <= upper <= 1"
+            f"lower_cutoff={lower_cutoff!r}, upper_cutoff={upper_cutoff!r}: "
+            "need 0 <= lower <= upper <= 1"
         )
-    mean, affine, img = _mean_volume(epi_img, target_affine, target_shape, "epi_img")
+    mean, affine, _ = _mean_volume(epi_img, target_affine, target_shape, "epi_img")
     if opening:
         nan = np.isnan(mean)
         mean = _smooth_1(mean, np.eye(4), 1)
@@ -182,7 +183,10 @@ def compute_epi_mask(
     ia = delta.argmax()
     threshold = 0.5 * (s[ia + lo] + s[ia + lo + 1])
     mask = _post_process(
-        mean >= threshold, opening, connected, "Are you sure that input data are EPI images not detrended."
+        mean >= threshold,
+        opening,
+        connected,
+        "Are you sure that input data are EPI images not detrended.",
     )
     out = new_image(mask.astype(np.uint8), affine)
     return output(out, epi_img)
@@ -223,14 +227,18 @@ def compute_background_mask(
     >>> int(compute_background_mask(vx.Image(data, np.eye(4))).get_fdata().sum())
     8
     """
-    mean, affine, img = _mean_volume(data_imgs, target_affine, target_shape, "data_imgs")
+    mean, affine, _ = _mean_volume(data_imgs, target_affine, target_shape, "data_imgs")
     b = int(border_size)
     border = np.hstack(
         [
-            mean[:b].ravel(), mean[-b:].ravel(), mean[:, :b].ravel(),
-            mean[:, -b:].ravel(), mean[:, :, :b].ravel(), mean[:, :, -b:].ravel(),
+            mean[:b].ravel(),
+            mean[-b:].ravel(),
+            mean[:, :b].ravel(),
+            mean[:, -b:].ravel(),
+            mean[:, :, :b].ravel(),
+            mean[:, :, -b:].ravel(),
         ]
-    )  # fmt: skip
+    )
     if np.isnan(border).any():
         mask = ~np.isnan(mean)
     else:
@@ -306,9 +314,15 @@ def apply_mask(imgs, mask_img, dtype="f", smoothing_fwhm=None, ensure_finite: bo
     data = data.rechunk({0: -1, 1: -1, 2: -1}).transpose(3, 0, 1, 2)
     n = int(mask.sum())
     return da.map_blocks(
-        _take, data, mask, dtype, ensure_finite, dtype=dtype, drop_axis=[2, 3],
+        _take,
+        data,
+        mask,
+        dtype,
+        ensure_finite,
+        dtype=dtype,
+        drop_axis=[2, 3],
         chunks=(data.chunks[0], (n,)),
-    )  # fmt: skip
+    )
 
 
 def _put(block: np.ndarray, mask: np.ndarray, order: str) -> np.ndarray:
@@ -354,9 +368,15 @@ def unmask(X, mask_img, order: str = "F"):
     X = da.asarray(X[None] if one else X)
     X = X.rechunk({1: -1})
     data = da.map_blocks(
-        _put, X, mask, order, dtype=X.dtype, drop_axis=[1], new_axis=[0, 1, 2],
+        _put,
+        X,
+        mask,
+        order,
+        dtype=X.dtype,
+        drop_axis=[1],
+        new_axis=[0, 1, 2],
         chunks=(*((s,) for s in mask.shape), X.chunks[0]),
-    )  # fmt: skip
+    )
     if one:
         data = data[..., 0]
     return output(new_image(data, mimg.affine, like=mimg), mask_img)

@@ -166,9 +166,12 @@ class NiftiMasker:
             from ..processing.resample import resample_img
 
             img = resample_img(
-                img, target_affine=self.target_affine, target_shape=self.target_shape,
-                interpolation="nearest", copy=False,
-            )  # fmt: skip
+                img,
+                target_affine=self.target_affine,
+                target_shape=self.target_shape,
+                interpolation="nearest",
+                copy=False,
+            )
         data, img = load_mask(img, "mask_img")
         self.mask_img_ = new_image(data.astype(np.uint8), img.affine)
         self._mask = data
@@ -214,7 +217,9 @@ class NiftiMasker:
         if three_d:
             img = new_image(img.to_dask()[..., None], img.affine, like=img)
         if self.dtype is not None:
-            img = new_image(img.to_dask().astype(_nilearn_dtype(img, self.dtype)), img.affine, like=img)
+            img = new_image(
+                img.to_dask().astype(_nilearn_dtype(img, self.dtype)), img.affine, like=img
+            )
         m = self.mask_img_
         if img.shape[:3] != m.shape or not np.allclose(img.affine, m.affine):
             from ..processing.resample import resample_img
@@ -231,11 +236,18 @@ class NiftiMasker:
             img = smooth_img(img, self.smoothing_fwhm)
         signals = apply_mask(img, m)
         out = clean(
-            signals, detrend=self.detrend, standardize=self.standardize,
-            standardize_confounds=self.standardize_confounds, t_r=self.t_r,
-            low_pass=self.low_pass, high_pass=self.high_pass, confounds=confounds,
-            sample_mask=sample_mask, runs=self.runs, **self.clean_args_,
-        )  # fmt: skip
+            signals,
+            detrend=self.detrend,
+            standardize=self.standardize,
+            standardize_confounds=self.standardize_confounds,
+            t_r=self.t_r,
+            low_pass=self.low_pass,
+            high_pass=self.high_pass,
+            confounds=confounds,
+            sample_mask=sample_mask,
+            runs=self.runs,
+            **self.clean_args_,
+        )
         return out[0] if three_d and out.shape[0] == 1 else out
 
     def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None):
