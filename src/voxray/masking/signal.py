@@ -13,7 +13,8 @@ Memory bound: one task holds ``t x block_columns`` float64 values a few times ov
 from ``t``-chunks to column blocks is an all-to-all exchange: with dask's in-memory
 rechunk a ``t``-chunk of the input is split into column pieces that wait until the
 column block they belong to has all its ``t`` pieces, so the peak can approach the whole
-matrix when the input is chunked along ``t`` only. ``voxray__rechunk="zarr"`` instead writes the input to a temporary Zarr
+matrix when the input is chunked along ``t`` only. ``voxray__rechunk="zarr"`` instead
+writes the input to a temporary Zarr
 store chunked ``(input t-chunk, block columns)``
 then reads column blocks from it: the peak is then one input chunk plus one column
 block per worker thread, whatever the matrix size (the store costs one disk write and
