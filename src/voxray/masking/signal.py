@@ -24,10 +24,15 @@ interpreter exit, and must be on a file system the workers share).
 Measured (600 x 131072 float64, 600 MiB, t-chunks of 50, 2 threads, butterworth band
 pass + zscore, output reduced): peak RSS 1217 MB with dask's rechunk, 773 MB with the
 Zarr store (most of it the two 64 MiB blocks' nilearn temporaries), the Zarr path ~2x
-slower (one extra write and read). The default stays ``"dask"``: as built now the
+slower (one extra write and read). Filtering uses ``"dask"``: as built now the
 Zarr path's graph recomputes each input chunk once per column block (dask's store
 optimisation duplicates the source tasks), so it re-reads the image; the dask path
 reads each input chunk once.
+
+Without filters, runs, scrubbing or ``psc`` (detrending, confound removal and
+``zscore_sample``, the common masker settings), no rechunk is needed at all:
+:mod:`voxray.masking.streamed` cleans in two streamed passes over the ``t``-chunks,
+holding one chunk per thread (the default, ``voxray__rechunk="auto"``).
 
 The one cross-column quantity, ``psc``'s filtered-mean check, is computed at call time
 in one extra streamed pass (documented exception to laziness).
@@ -61,7 +66,8 @@ def _nilearn_signal():
         import nilearn.signal as ns
     except ImportError as e:  # pragma: no cover - nilearn is installed with the extras
         raise MissingDependencyError(
-            f"voxray.masking.clean runs nilearn's per-column code: install nilearn ({e})"
+            "voxray.masking.clean checks its arguments with nilearn and runs nilearn's "
+            f"per-column filters: pip install 'voxray[masking]' ({e})"
         ) from None
     return ns
 
@@ -190,7 +196,10 @@ def clean(
         As ``nilearn.signal.clean``.
     **kwargs
         ``butterworth__*`` as nilearn; ``voxray__block_columns`` (int) and
-        ``voxray__rechunk`` ("dask" or "zarr") tune the column blocks.
+        ``voxray__rechunk`` tune the column blocks: "auto" (default) cleans without
+        filters, runs, scrubbing or psc in two streamed passes over the t-chunks
+        (:mod:`voxray.masking.streamed`) and everything else on column blocks by dask's
+        rechunk; "dask" or "zarr" force the column blocks.
 
     Returns
     -------
@@ -207,7 +216,7 @@ def clean(
 
     ns = _nilearn_signal()
     block_columns = kwargs.pop("voxray__block_columns", None)
-    how = kwargs.pop("voxray__rechunk", "dask")
+    how = kwargs.pop("voxray__rechunk", "auto")
     lazy = isinstance(signals, da.Array)
     if not lazy:
         signals = np.asarray(signals)
@@ -241,6 +250,22 @@ def clean(
         raise InputError(f"clean: {type(e).__name__}: {e}") from None
     std = kw["standardize"]
     std = "zscore_sample" if std is True else (None if std is False else std)
+    ftype = ns._check_filter_parameters(filter, low_pass, high_pass, t_r)[0]
+    projections_only = runs is None and sample_mask is None and not ftype
+    if projections_only and std in (None, "zscore_sample") and how in ("auto", "streamed"):
+        from .streamed import streamed_clean
+
+        return streamed_clean(
+            signals,
+            bool(detrend),
+            std,
+            kw["confounds"],
+            standardize_confounds,
+            ensure_finite,
+            probe.dtype,
+        )
+    if how in ("auto", "streamed"):
+        how = "dask"
     if std == "psc" and runs is not None:
         return _psc_runs(signals, kw, block_columns, how)
     cols = block_columns or max(1, int(COLUMN_BLOCK_BYTES // (8 * max(t, 1))))
