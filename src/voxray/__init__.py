@@ -19,6 +19,7 @@ from .errors import (
     AffineMismatchError,
     AFNIDataTypeError,
     AFNIHeaderError,
+    BoundingBoxError,
     CorruptGzipError,
     CorruptStoreError,
     DestinationExistsError,
@@ -101,6 +102,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AffineMismatchError",
+    "BoundingBoxError",
     "RemoteError",
     "AccessDeniedError",
     "RangeNotSupportedError",

@@ -31,6 +31,7 @@ from nibabel.spatialimages import HeaderDataError as _NibHeaderDataError
 
 __all__ = [
     "InputError",
+    "BoundingBoxError",
     "NoSuchLevelError",
     "StorageError",
     "DestinationExistsError",
@@ -144,6 +145,11 @@ class WriteError(InputError, _NibWriterError):
 
 class AffineMismatchError(InputError):
     """Two images on different voxel grids were combined."""
+
+
+class BoundingBoxError(InputError):
+    """A resampling target's field of view holds none of the data (nilearn's
+    ``BoundingBoxError``)."""
 
 
 class NoSuchLevelError(InputError, IndexError):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import BoundingBoxError, InputError
 from .inputs import as_image, new_image, output
 from .resample_plan import (
     check_affine,
@@ -58,10 +58,6 @@ __all__ = [
     "resample_to_img",
     "resample_to_output",
 ]
-
-
-class BoundingBoxError(InputError):
-    """The target field of view holds none of the data (nilearn's BoundingBoxError)."""
 
 
 def resample_from_to(
