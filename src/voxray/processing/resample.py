@@ -17,9 +17,9 @@ new lazy array. Differences from nilearn, all data-dependent choices a lazy grap
 make before it runs: non-finite inputs are not extrapolated (NaN spreads as scipy
 spreads it); int64 results are not downcast to int32; no sform warning; with
 ``force_resample=False`` an integer shift is a plain shift (no ``crop_img`` tolerance).
-``clip=True`` (``resample_img``'s default) needs the input's min and max, a reduction
-over the whole input within the same graph, for spline orders above 1 or a non-zero
-``fill_value`` only (nearest and linear values cannot leave the range).
+``clip=True`` (``resample_img``'s default) needs the input's min and max: one streamed
+pass over the input when ``resample_img`` is called, for spline orders above 1 or a
+non-zero ``fill_value`` only (nearest and linear values cannot leave the range).
 
 >>> import numpy as np, voxray as vx
 >>> img = vx.Image(np.arange(64.0).reshape(4, 4, 4), np.eye(4))
@@ -415,7 +415,11 @@ def resample_img(
     # nilearn's [min(lo, 0), max(hi, 0)]): clipping them changes nothing but, at most,
     # one rounding of a weighted mean; skip the extra pass over the input
     if clip and not (interpolation_order <= 1 and cval == 0):
-        lo, hi = nanmin_max(arr)
+        # computed here, in one streamed pass: left in the graph, a writer that computes
+        # the output window by window would recompute the reduction for every window
+        import dask
+
+        lo, hi = dask.compute(*nanmin_max(arr))
         data = data.map_blocks(clip_block, lo, hi, dtype=data.dtype, meta=data._meta)
     return output(nilearn_image(im, data, target_affine, copy_header), img)
 
