@@ -25,7 +25,7 @@ from voxray.testing import NIBABEL_DATA, write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", "docs/getting-started.md", "docs/writing.md", "docs/xarray.md"]
-PAGES += ["docs/zarr.md", "docs/formats.md", "docs/plotting.md"]
+PAGES += ["docs/zarr.md", "docs/formats.md", "docs/plotting.md", "docs/processing.md"]
 #: nibabel's own test files the formats page opens by name.
 NIBABEL_FILES = (
     "test.mgz",
