@@ -34,6 +34,7 @@ __all__ = [
     "is_dataarray",
     "label",
     "new_image",
+    "out_class_for",
     "output",
     "to_float",
 ]
@@ -180,3 +181,18 @@ def to_float(arr, dtype=np.float64):
     if np.issubdtype(arr.dtype, np.complexfloating):
         return arr
     return arr.astype(dtype)
+
+
+def out_class_for(out_class, im: Image) -> type:
+    """The voxray class nibabel's ``out_class`` argument names: None keeps ``im``'s
+    class, a nibabel class becomes its voxray class."""
+    from ..image import class_for_nibabel
+
+    if out_class is None:
+        return type(im)
+    if isinstance(out_class, type) and issubclass(out_class, Image):
+        return out_class
+    klass = class_for_nibabel(out_class) if isinstance(out_class, type) else None
+    if klass is None:
+        raise InputError(f"out_class: expected an image class or None, got {out_class!r}")
+    return klass

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BoundingBoxError, InputError
-from .inputs import as_image, new_image, output
+from .inputs import as_image, new_image, out_class_for, output
 from .resample_plan import (
     check_affine,
     check_interpolation,
@@ -46,7 +46,6 @@ from .resample_plan import (
     inverse,
     nanmin_max,
     nilearn_image,
-    out_class_for,
     resample_dask,
 )
 

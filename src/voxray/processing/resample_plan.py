@@ -52,7 +52,6 @@ __all__ = [
     "nanmin_max",
     "nilearn_class",
     "nilearn_image",
-    "out_class_for",
     "POLES",
     "SPLINE_TOL",
     "SMALL_BYTES",
@@ -325,19 +324,6 @@ def check_shape(value, what: str) -> tuple[int, ...]:
     if not ok:
         raise InputError(f"{what}: expected a sequence of positive whole numbers, got {value!r}")
     return shape
-
-
-def out_class_for(out_class, im):
-    from ..image import Image, class_for_nibabel
-
-    if out_class is None:
-        return type(im)
-    if isinstance(out_class, type) and issubclass(out_class, Image):
-        return out_class
-    klass = class_for_nibabel(out_class) if isinstance(out_class, type) else None
-    if klass is None:
-        raise InputError(f"out_class: expected an image class or None, got {out_class!r}")
-    return klass
 
 
 def inverse(aff: np.ndarray, what: str) -> np.ndarray:

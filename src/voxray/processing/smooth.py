@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .inputs import as_image, is_dataarray, output
+from .inputs import as_image, is_dataarray, out_class_for, output
 
 __all__ = ["fwhm2sigma", "sigma2fwhm", "smooth_image", "smooth_img"]
 
@@ -201,20 +201,11 @@ def smooth_image(img, fwhm, mode: str = "nearest", cval: float = 0.0, out_class=
 
 
 def _out_class(out_class, im):
-    from ..image import Image, class_for_nibabel
-
-    if out_class is _DEFAULT:
+    if out_class is _DEFAULT:  # nibabel's smooth_image defaults to Nifti1Image
         from ..formats.nifti import Nifti1Image
 
         return Nifti1Image
-    if out_class is None:
-        return type(im)
-    if isinstance(out_class, type) and issubclass(out_class, Image):
-        return out_class
-    klass = class_for_nibabel(out_class) if isinstance(out_class, type) else None
-    if klass is None:
-        raise InputError(f"out_class: expected an image class or None, got {out_class!r}")
-    return klass
+    return out_class_for(out_class, im)
 
 
 def finite_block(block):
