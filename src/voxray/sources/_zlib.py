@@ -30,6 +30,7 @@ __all__ = [
     "address",
     "backend",
     "crc32",
+    "crc32_at",
 ]
 
 Z_NO_FLUSH = 0
@@ -188,6 +189,17 @@ def crc32(buf, value: int = 0) -> int:
     return value & _UINT_MAX
 
 
+def crc32_at(addr: int, n: int, value: int = 0) -> int:
+    """CRC-32 of ``n`` bytes at address ``addr``, continuing from ``value``."""
+    fn = backend().fn("crc32")
+    pos = 0
+    while pos < n:
+        m = min(n - pos, 1 << 30)
+        value = fn(value, addr + pos, m)
+        pos += m
+    return value & _UINT_MAX
+
+
 class Inflater:
     """One inflate stream (gzip, zlib or raw deflate, by ``wbits`` as in zlib).
 
@@ -245,6 +257,11 @@ class Inflater:
         if ret != Z_OK:
             raise ValueError(f"inflateGetDictionary failed ({ret})")
         return buf.raw[: n.value]
+
+    @property
+    def check_value(self) -> int:
+        """The running check of the output so far (CRC-32 in gzip mode)."""
+        return int(self._strm.adler) & _UINT_MAX
 
     @property
     def message(self) -> str:

@@ -30,9 +30,10 @@ from collections.abc import Callable, Sequence
 
 from ..errors import CorruptGzipError, TrailingDataWarning, TruncatedFileError
 from ..planning import coalesce_ranges
-from . import _zlib
+from . import _zlib, gzparallel
 from .base import Source, io_pool, io_workers, prefault_async
 from .gzindex import GzipIndex, parse_trailer
+from .gzparallel import Fallback, ParallelPass, Point
 
 __all__ = ["GzipSource", "flush_index_writes"]
 
@@ -137,6 +138,10 @@ class _Pass:
         self.out_pos = out_pos
         self.eof = False
         self.new_member = True
+        self.member_start = out_pos  # decompressed offset where the current member began
+        # A raw pass resumed inside a member checks the member's CRC-32 and length itself:
+        # (crc so far, the member's bytes so far); None in gzip mode (zlib checks them).
+        self.check: list[int] | None = None
         self._scratch: bytearray | None = None
         # Long sequential passes over remote objects fetch the next input while
         # this one inflates (a request's latency then hides behind the work).
@@ -204,6 +209,13 @@ class _Pass:
         if self.raw:  # in gzip mode zlib consumed and checked the trailer
             if not self._refill(8):
                 raise self._truncated()
+            if self.check is not None:
+                t = self.inbuf[self.ip : self.ip + 8]
+                crc, isize = int.from_bytes(t[:4], "little"), int.from_bytes(t[4:], "little")
+                if crc != self.check[0] or isize != self.check[1] & 0xFFFFFFFF:
+                    # The serial pass from the start reports it as zlib words it.
+                    raise Fallback("bad trailer check")
+                self.check = None
             self.ip += 8
         if not self._refill(1):
             self.eof = True
@@ -212,6 +224,7 @@ class _Pass:
             self.inf.reset(_GZIP_WBITS)
             self.raw = False
             self.new_member = True
+            self.member_start = self.out_pos
             return
         # Zero padding after the last member is accepted silently (as gzip and Python do);
         # other bytes are ignored with a warning: nibabel never reads past the image data,
@@ -236,10 +249,13 @@ class _Pass:
         sinks: Sequence[_Sink],
         index: GzipIndex | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> None:
+        to_point: bool = False,
+    ) -> Point | None:
         """Inflate until ``out_pos == stop`` (or the end of the file when ``stop`` is None),
         writing output that falls in ``sinks`` (sorted, disjoint) into them. With
-        ``index``, record seek points at block boundaries (the build pass)."""
+        ``index``, record seek points at block boundaries (the build pass). With
+        ``to_point``, stop at the next block boundary instead and return it (the
+        parallel pass starts there)."""
         flush = _zlib.Z_NO_FLUSH
         # Window compression runs on the I/O pool, off this sequential pass's path.
         compress = None if in_io_pool() or io_workers() < 2 else io_pool().submit
@@ -265,7 +281,9 @@ class _Pass:
             if index is not None:
                 # Inflate freely up to where the next point is due, then stop at each
                 # block boundary (Z_BLOCK) until one is recorded.
-                due = self.out_pos if self.new_member else index.out[-1] + index.spacing
+                due = (
+                    self.out_pos if self.new_member or to_point else index.out[-1] + index.spacing
+                )
                 if self.out_pos < due:
                     flush = _zlib.Z_NO_FLUSH
                     out_len = min(out_len, due - self.out_pos)
@@ -277,6 +295,9 @@ class _Pass:
                 self.in_addr + self.ip, len(self.inbuf) - self.ip, out_addr, out_len, flush
             )
             self.ip += used
+            if self.check is not None and made:
+                self.check[0] = _zlib.crc32_at(out_addr, made, self.check[0])
+                self.check[1] += made
             self.out_pos += made
             inflated += made
             if ret == _zlib.Z_STREAM_END:
@@ -300,11 +321,16 @@ class _Pass:
                 and not self.eof
                 and dtype & 128
                 and not dtype & 64
-                and (self.new_member or self.out_pos - index.out[-1] >= index.spacing)
+                and (self.new_member or to_point or self.out_pos - index.out[-1] >= index.spacing)
             ):
                 window = b"" if self.new_member else self.inf.get_dictionary()
-                index.add(self.out_pos, self.in_pos, dtype & 7, window, compress)
+                if not len(index) or self.out_pos > index.out[-1]:
+                    index.add(self.out_pos, self.in_pos, dtype & 7, window, compress)
                 self.new_member = False
+                if to_point:
+                    self.src.stats.add(bytes_inflated=inflated)
+                    index.frontier_out, index.frontier_in = self.out_pos, self.in_pos
+                    return self.point(window, dtype & 7)
             if index is not None:
                 index.frontier_out, index.frontier_in = self.out_pos, self.in_pos
             if progress is not None and self.in_base != reported:
@@ -319,6 +345,29 @@ class _Pass:
                 f"{self.src.name!r}: the gzip stream holds {self.out_pos} decompressed bytes; "
                 f"data up to byte {stop} was expected"
             )
+
+    def point(self, window: bytes, bits: int) -> Point:
+        """This pass's position, at a block boundary, as the parallel pass takes it."""
+        if self.check is not None:
+            crc, member_out = self.check
+        else:  # gzip mode: zlib keeps the member's running CRC-32 in ``adler``
+            crc, member_out = self.inf.check_value, self.out_pos - self.member_start
+        return Point(self.out_pos, self.in_pos * 8 - bits, window, crc, member_out)
+
+    @classmethod
+    def resume(cls, src: GzipSource, at: Point) -> _Pass:
+        """A raw build pass from a verified point inside a member (after the parallel
+        pass), checking the member's CRC-32 and length at its end."""
+        inp = (at.bit + 7) >> 3
+        bits = inp * 8 - at.bit
+        p = cls(src, inp - 1 if bits else inp, at.out, True, src.index.compressed_size, BUILD_READ)
+        if bits:
+            p.inf.prime(bits, p.take_byte() >> (8 - bits))
+        p.inf.set_dictionary(at.window)
+        p.new_member = False
+        p.member_start = at.out - at.member_out
+        p.check = [at.crc, at.member_out]
+        return p
 
     def close(self) -> None:
         self.inf.close()
@@ -357,6 +406,8 @@ class GzipSource(Source):
         self._load_index = load_index
         self._build_lock = threading.Lock()
         self._builder: _Pass | None = None
+        self._parallel: ParallelPass | None = None
+        self._serial_only = False
 
     @property
     def size(self) -> int | None:
@@ -442,14 +493,94 @@ class GzipSource(Source):
                 return
             stored = loader() or self._trailer_index()
             if stored is not None and stored.compressed_size == self.index.compressed_size:
-                if self._builder is not None:
-                    self._builder.close()
-                    self._builder = None
+                self._reset_pass()
                 self.index = stored
 
     def _advance(self, stop: int | None, sinks, progress=None) -> bool:
         """Run the build pass to ``stop`` (None: the end); caller holds the build lock.
         Returns True when this call completed the index."""
+        try:
+            return self._advance_once(stop, sinks, progress)
+        except Fallback:
+            # The parallel pass met an error, a bad check or a stream that ends early:
+            # the serial pass from the start reports it exactly as it always has.
+            self._reset_pass()
+            self._serial_only = True
+            return self._advance_once(stop, sinks, progress)
+
+    def _reset_pass(self) -> None:
+        if self._parallel is not None:
+            self._parallel.close()
+            self._parallel = None
+        if self._builder is not None:
+            self._builder.close()
+            self._builder = None
+        if not self.index.complete:  # never trust a half-built index after an error
+            self.index = GzipIndex(self.index.compressed_size, self.index.spacing)
+
+    def _parallel_ok(self, stop: int | None) -> bool:
+        idx = self.index
+        return (
+            not self._serial_only
+            and not idx.complete
+            and io_workers() > 1
+            and not in_io_pool()
+            and idx.compressed_size - idx.frontier_in
+            >= 2 * gzparallel.chunk_size(idx.compressed_size, io_workers())
+            and (stop is None or stop - idx.frontier_out >= gzparallel.parallel_min())
+        )
+
+    def _add_point(self, out: int, inp: int, bits: int, window: bytes) -> None:
+        idx = self.index
+        if not len(idx) or out > idx.out[-1]:
+            idx.add(out, inp, bits, window, io_pool().submit)
+
+    def _advance_once(self, stop: int | None, sinks, progress) -> bool:
+        if self._parallel is None and self._parallel_ok(stop):
+            if self._builder is None:
+                self._builder = _Pass(
+                    self, 0, 0, False, self.index.compressed_size, BUILD_READ, 64 * 1024
+                )
+            try:
+                # To the next block boundary: the parallel pass starts from a known window.
+                at = self._builder.pump(None, sinks, self.index, to_point=True)
+            except BaseException:
+                self._reset_pass()
+                raise
+            if at is not None:
+                self._builder.close()
+                self._builder = None
+                self._parallel = ParallelPass(
+                    self.raw,
+                    self.index.compressed_size,
+                    at,
+                    self._add_point,
+                    io_pool().submit,
+                    io_workers(),
+                    self.index.spacing,
+                )
+        if self._parallel is not None:
+            par = self._parallel
+            before = par.inflated
+            try:
+                par.advance(stop, sinks, progress)
+            finally:
+                self.stats.add(bytes_inflated=par.inflated - before)
+            self.index.frontier_out, self.index.frontier_in = par.cur.out, par.cur.bit >> 3
+            if par.trailer_end is None and not par.gave_up:
+                return False  # at or past ``stop``, in the middle of the stream
+            self._parallel = None
+            par.close()
+            if par.trailer_end is not None:
+                # Past the member's trailer: the serial pass takes the rest (the end of
+                # the file, padding, or another member).
+                self.index.members += 1
+                b = _Pass(self, par.trailer_end - 8, par.cur.out, True, par.size, BUILD_READ)
+                b.new_member = False
+                b._member_end()
+            else:
+                b = _Pass.resume(self, par.cur)
+            self._builder = b
         if self._builder is None:
             self._builder = _Pass(
                 self, 0, 0, False, self.index.compressed_size, BUILD_READ, 64 * 1024
@@ -457,11 +588,10 @@ class GzipSource(Source):
         b = self._builder
         try:
             b.pump(stop, sinks, self.index, progress)
+        except Fallback:
+            raise
         except BaseException:
-            b.close()
-            self._builder = None
-            if not self.index.complete:  # never trust a half-built index after an error
-                self.index = GzipIndex(self.index.compressed_size, self.index.spacing)
+            self._reset_pass()
             raise
         if b.eof:
             b.close()
@@ -487,13 +617,20 @@ class GzipSource(Source):
                 if helper is not None:
                     helper.join()
                 b = self._builder
-                if b is not None and self.index.compressed_size - b.in_pos <= FINISH_WITHIN:
+                near = self.index.compressed_size - FINISH_WITHIN
+                if (b is not None and b.in_pos >= near) or (
+                    self._parallel is not None and self.index.frontier_in >= near
+                ):
                     # Only the stream's tail (its trailer, maybe some padding) is left:
                     # finish, so the index is complete and can be stored.
                     completed = self._advance(None, [])
+            behind = [(off, mv[: front - off]) for off, mv in reqs if off < front]
+            if behind and self._parallel is not None:
+                # The last chunk the parallel pass resolved is still in memory.
+                behind = self._parallel.take_from_tail(behind)
         if completed:
             self._store_in_background()
-        return [(off, mv[: front - off]) for off, mv in reqs if off < front]
+        return behind
 
     def _store_in_background(self) -> None:
         """Store the completed index off the read's path, on a non-daemon thread (the
@@ -575,6 +712,9 @@ class GzipSource(Source):
 
     def close(self) -> None:
         with self._build_lock:
+            if self._parallel is not None:
+                self._parallel.close()
+                self._parallel = None
             if self._builder is not None:
                 self._builder.close()
                 self._builder = None
