@@ -211,6 +211,8 @@ class _Decoder:
     def __init__(self, raw, size: int, chunk: int, spacing: int, out_hint: int):
         self.raw, self.size, self.chunk = raw, size, chunk
         self.spacing, self.out_hint = spacing, out_hint
+        # Input read past the chunk's end, for its last block (more is read if needed).
+        self.overrun = min(OVERRUN, max(64 * 1024, chunk // 8))
 
     def __call__(
         self, k: int, start_bit: int | None, window: bytes | None, buf: bytearray | None = None
@@ -219,7 +221,7 @@ class _Decoder:
         lo = k * self.chunk
         hi_bit = min(self.size, lo + self.chunk) * 8
         base = lo if start_bit is None else start_bit >> 3
-        data = bytearray(min(self.size, lo + self.chunk + OVERRUN) - base)
+        data = bytearray(min(self.size, lo + self.chunk + self.overrun) - base)
         self.raw.readinto(base, data)
         inf = _zlib.Inflater(_RAW)
         try:
@@ -256,7 +258,7 @@ class _Decoder:
         have = base + len(data)
         if have >= self.size:
             return None
-        extra = self.raw.read(have, min(OVERRUN, self.size - have))
+        extra = self.raw.read(have, min(self.overrun, self.size - have))
         return data + extra
 
     def _decode(self, inf, c: _Chunk, data, base, start_bit, hi_bit, dictionary) -> None:
@@ -472,7 +474,8 @@ def _serial_gap(decoder: _Decoder, cur: Point, until_bit: int) -> _Chunk | None:
         return None  # several chunks without a block start: leave them to the serial pass
     c = _Chunk(-1)
     base = cur.bit >> 3
-    data = bytearray(decoder.raw.read(base, min(decoder.size, (until_bit >> 3) + OVERRUN) - base))
+    end = min(decoder.size, (until_bit >> 3) + decoder.overrun)
+    data = bytearray(decoder.raw.read(base, end - base))
     inf = _zlib.Inflater(_RAW)
     try:
         c.start = cur.bit
@@ -493,8 +496,8 @@ def _fix(decoder: _Decoder, c: _Chunk, window: bytes) -> int:
     the bytes inflated again (typically a few hundred KiB to a few MiB)."""
     data, base = c.data, c.base
     inf = _zlib.Inflater(_RAW)
-    step = 256 * 1024
-    scratch = bytearray(step)
+    step, biggest = 2 * WINDOW, 256 * 1024  # small steps first: it often agrees soon
+    scratch = bytearray(biggest)
     s_addr = _zlib.address(scratch)
     mine = np.frombuffer(c.out, dtype=np.uint8, count=c.n)
     n = 0
@@ -523,6 +526,7 @@ def _fix(decoder: _Decoder, c: _Chunk, window: bytes) -> int:
                 mine[n : n + made] = new
                 same_since = n + int(diff[-1]) + 1
             n += made
+            step = min(biggest, step * 2)
     finally:
         inf.close()
     return n
