@@ -33,7 +33,7 @@ from ..planning import coalesce_ranges
 from . import _zlib, gzparallel
 from .base import Source, io_pool, io_workers, prefault_async
 from .gzindex import GzipIndex, parse_trailer
-from .gzparallel import Fallback, ParallelPass, Point
+from .gzparallel import Fallback, ParallelPass, Park, Point
 
 __all__ = ["GzipSource", "flush_index_writes"]
 
@@ -408,6 +408,7 @@ class GzipSource(Source):
         self._builder: _Pass | None = None
         self._parallel: ParallelPass | None = None
         self._serial_only = False
+        self._park: Park | None = None
 
     @property
     def size(self) -> int | None:
@@ -465,13 +466,27 @@ class GzipSource(Source):
                         f"cannot read {mv.nbytes} bytes at offset {off}"
                     )
         self.stats.add(bytes_returned=sum(mv.nbytes for _, mv in reqs))
+        reqs = self._from_park(reqs)
+        if not reqs:
+            return
         hi = max(off + mv.nbytes for off, mv in reqs)
         if hi > self.index.frontier_out and not self.index.complete:
-            self._try_stored_index()
+            self._try_stored_index()  # (waits for a pass that is running)
+            reqs = self._from_park(reqs)
+            if not reqs:
+                return
         if hi > self.index.frontier_out and not self.index.complete:
             reqs = self._build(reqs, hi)
         if reqs:
             self._read_indexed(reqs)
+
+    def _from_park(self, reqs):
+        """Serve the requests a parallel pass parked (it went through their bytes before
+        any read asked for them); return the others."""
+        park = self._park
+        if park is None or not park.ranges:
+            return reqs
+        return [(off, mv) for off, mv in reqs if not park.take(off, mv)]
 
     # -- the build pass ------------------------------------------------------
 
@@ -562,8 +577,10 @@ class GzipSource(Source):
         if self._parallel is not None:
             par = self._parallel
             before = par.inflated
+            if sinks and self._park is None:
+                self._park = Park(gzparallel.park_budget())
             try:
-                par.advance(stop, sinks, progress)
+                par.advance(stop, sinks, progress, self._park if sinks else None)
             finally:
                 self.stats.add(bytes_inflated=par.inflated - before)
             self.index.frontier_out, self.index.frontier_in = par.cur.out, par.cur.bit >> 3
@@ -603,6 +620,10 @@ class GzipSource(Source):
         """Advance the build pass to ``hi``, serving the parts of ``reqs`` beyond the
         frontier; return the parts before it (for the indexed reader)."""
         with self._build_lock:
+            reqs = self._from_park(reqs)  # parked while this read waited for the lock
+            if not reqs:
+                return []
+            hi = max(off + mv.nbytes for off, mv in reqs)
             front = self.index.frontier_out
             completed = False
             if hi > front and not self.index.complete:
@@ -718,4 +739,6 @@ class GzipSource(Source):
             if self._builder is not None:
                 self._builder.close()
                 self._builder = None
+            if self._park is not None:
+                self._park.close()
         self.raw.close()

@@ -43,9 +43,14 @@ less the caller thread's copies and checksums.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import ctypes
 import os
+import shutil
+import sys
+import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -58,7 +63,7 @@ __all__ = ["CHUNK", "Fallback", "ParallelPass", "Point", "chunk_size", "find_blo
 #: Compressed bytes per speculative chunk, at most (``VOXRAY_GZ_CHUNK`` sets it, for tests).
 #: Each costs a block-start search (a few ms) and a window fix-up (about 1 MiB inflated
 #: again on int16 images); a pass holds ``workers + 2`` chunks' output.
-CHUNK = 8 * 2**20
+CHUNK = 4 * 2**20
 #: ... and at least (smaller files are split into about four chunks per worker).
 MIN_CHUNK = 1 * 2**20
 #: Compressed bytes screened for a block start per step.
@@ -78,7 +83,7 @@ def chunk_size(compressed_size: int | None = None, workers: int = 2) -> int:
     """Compressed bytes per chunk (``VOXRAY_GZ_CHUNK``, for tests on small files).
 
     >>> chunk_size(10 * 2**30), chunk_size(20 * 2**20, 2) // 1024
-    (8388608, 2560)
+    (4194304, 2560)
     """
     env = os.environ.get("VOXRAY_GZ_CHUNK")
     if env:
@@ -320,6 +325,102 @@ class _Decoder:
         c.inflated += n
 
 
+def park_budget() -> int:
+    """Bytes a pass may park (``VOXRAY_GZ_PARK_BYTES``; default 4 GiB, at most a quarter of
+    the temporary directory's free space)."""
+    env = os.environ.get("VOXRAY_GZ_PARK_BYTES")
+    if env:
+        return int(env)
+    try:
+        free = shutil.disk_usage(tempfile.gettempdir()).free
+    except OSError:
+        return 0
+    return min(4 * 2**30, free // 4)
+
+
+class Park:
+    """Decompressed bytes a pass went through for nobody, kept for the read that comes
+    for them: a read far ahead of the frontier (dask runs tasks in its own order) need
+    not make every chunk before it inflate a second time.
+
+    The bytes go to an unlinked, sparse temporary file at their decompressed offsets
+    (the page cache holds them, not the heap). A read takes them once: the range is
+    then forgotten and its disk space released (``FALLOC_FL_PUNCH_HOLE``).
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.bytes = 0
+        self.ranges: list[list[int]] = []  # sorted, disjoint [start, end)
+        self._lock = threading.Lock()
+        self._file = None
+
+    def put(self, off: int, view: memoryview) -> None:
+        n = view.nbytes
+        if not n or self.bytes + n > self.budget:
+            return
+        with self._lock:
+            if self._file is None:  # closed by close(), which GzipSource.close calls
+                self._file = tempfile.TemporaryFile(prefix="voxray-gz-park-")  # noqa: SIM115
+            fd = self._file.fileno()
+            done = 0
+            while done < n:
+                done += os.pwrite(fd, view[done:], off + done)
+            self.bytes += n
+            i = bisect.bisect_left(self.ranges, [off, off])
+            if i > 0 and self.ranges[i - 1][1] == off:
+                self.ranges[i - 1][1] = off + n
+            else:
+                self.ranges.insert(i, [off, off + n])
+
+    def take(self, off: int, mv: memoryview) -> bool:
+        """Fill ``mv`` with the bytes at ``off`` if they are parked (then forget them)."""
+        end = off + mv.nbytes
+        with self._lock:
+            i = bisect.bisect_right(self.ranges, [off, 1 << 62]) - 1
+            if i < 0 or self.ranges[i][1] < end or self.ranges[i][0] > off:
+                return False
+            fd = self._file.fileno()
+            got = 0
+            while got < mv.nbytes:
+                r = os.preadv(fd, [mv[got:]], off + got)
+                if r <= 0:
+                    return False
+                got += r
+            lo, hi = self.ranges.pop(i)
+            if lo < off:
+                self.ranges.insert(i, [lo, off])
+                i += 1
+            if end < hi:
+                self.ranges.insert(i, [end, hi])
+            self.bytes -= mv.nbytes
+            _punch_hole(fd, off, mv.nbytes)
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self.ranges.clear()
+            self.bytes = 0
+
+
+_fallocate = None
+
+
+def _punch_hole(fd: int, off: int, n: int) -> None:
+    """Release the disk space of bytes nobody will read again (Linux; elsewhere a no-op)."""
+    global _fallocate
+    if not sys.platform.startswith("linux"):
+        return
+    if _fallocate is None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        _fallocate = libc.fallocate
+        _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    _fallocate(fd, 3, off, n)  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+
+
 class ParallelPass:
     """The state of one parallel first pass, kept between reads: the verified
     position ``cur``, the speculative chunks in flight, and the last resolved
@@ -349,6 +450,8 @@ class ParallelPass:
         #: Set when the pass stops being parallel (the serial pass goes on from ``cur``).
         self.gave_up = False
         self.inflated = 0
+        self.park: Park | None = None
+        self.park_end = 0
 
     def _fill(self) -> None:
         while len(self.pending) < self.workers + 1 and self.nxt < self.n_chunks:
@@ -380,10 +483,16 @@ class ParallelPass:
                 rest.append((off, mv))
         return rest
 
-    def advance(self, stop: int | None, sinks, progress=None) -> None:
+    def advance(self, stop: int | None, sinks, progress=None, park: Park | None = None) -> None:
         """Resolve chunks until ``cur.out >= stop`` (the stream's end when None),
-        delivering their output into ``sinks``. Raises :class:`Fallback` on an error;
-        sets ``trailer_end`` at the member's end, or ``gave_up``."""
+        delivering their output into ``sinks``; output before the first sink goes to
+        ``park``. Raises :class:`Fallback` on an error; sets ``trailer_end`` at the
+        member's end, or ``gave_up``."""
+        self.park = park
+        self.park_end = min((s.off for s in sinks), default=0)
+        if park is not None and self.tail is not None and self.park_end > self.cur.out:
+            # This read skips ahead: the last chunk's bytes may be wanted too.
+            park.put(*self.tail)
         target = stop if stop is not None else 1 << 62
         self.serve_tail(sinks)
         self._fill()
@@ -423,6 +532,8 @@ class ParallelPass:
         cur = self.cur
         view = memoryview(c.out)[: c.n]
         _deliver(cur.out, view, sinks)
+        if self.park is not None and cur.out < self.park_end:
+            self.park.put(cur.out, view[: min(c.n, self.park_end - cur.out)])
         crc = _zlib.crc32(view, cur.crc)
 
         def window_at(rel: int) -> bytes:
