@@ -1,6 +1,9 @@
 """Draw benchmarks/run.py's results: the ratio of each comparison (voxray / baseline).
 
-    python benchmarks/figure.py [RESULTS.json] [-o docs/images/bench-ratios.png]
+    python benchmarks/figure.py [RESULTS.json ...] [-o docs/images/bench-ratios.png]
+
+With several JSON files (runs of different ``--only`` patterns), their comparisons are
+drawn together, in the order given; the default is benchmarks/results/latest.json.
 
 One horizontal bar per comparison at the ratio of the medians, a marker at the ratio of
 the minima, and a short vertical line at the comparison's target where it has one.
@@ -60,11 +63,18 @@ def draw(results: dict, out: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("json", nargs="?", type=Path, default=DEFAULT_JSON)
+    ap.add_argument("json", nargs="*", type=Path, default=[DEFAULT_JSON])
     ap.add_argument("-o", "--out", type=Path, default=DEFAULT_PNG)
     args = ap.parse_args()
-    out = draw(json.loads(args.json.read_text()), args.out)
-    print(f"drew {out} ({out.stat().st_size / 1e3:.0f} kB) from {args.json}")
+    loaded = [json.loads(p.read_text()) for p in args.json]
+    merged = {"meta": dict(loaded[0]["meta"]), "results": []}
+    for d in loaded:
+        merged["results"] += d["results"]
+    if len(loaded) > 1:  # the title gives the first run's start and the last one's end
+        merged["meta"]["started"] = min(d["meta"].get("started", "") for d in loaded)
+    out = draw(merged, args.out)
+    names = ", ".join(str(p) for p in args.json)
+    print(f"drew {out} ({out.stat().st_size / 1e3:.0f} kB) from {names}")
 
 
 if __name__ == "__main__":
