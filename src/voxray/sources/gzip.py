@@ -523,13 +523,16 @@ class GzipSource(Source):
             self._serial_only = True
             return self._advance_once(stop, sinks, progress)
 
-    def _reset_pass(self) -> None:
+    def _stop_passes(self) -> None:
         if self._parallel is not None:
             self._parallel.close()
             self._parallel = None
         if self._builder is not None:
             self._builder.close()
             self._builder = None
+
+    def _reset_pass(self) -> None:
+        self._stop_passes()
         if not self.index.complete:  # never trust a half-built index after an error
             self.index = GzipIndex(self.index.compressed_size, self.index.spacing)
 
@@ -733,12 +736,7 @@ class GzipSource(Source):
 
     def close(self) -> None:
         with self._build_lock:
-            if self._parallel is not None:
-                self._parallel.close()
-                self._parallel = None
-            if self._builder is not None:
-                self._builder.close()
-                self._builder = None
+            self._stop_passes()
             if self._park is not None:
                 self._park.close()
         self.raw.close()
