@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # The headless browser the HTML repr's test renders in (see the rule below)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test bench fuzz lint format clean
+.PHONY: demo test bench bench-scale fuzz lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/cifti.py
 	$(BIN)/python benchmarks/plot.py
 	$(BIN)/python benchmarks/processing.py
+
+## bench-scale (not in CI): a 4-D image larger than memory (RAM + 5%, from the realistic
+## series) and its gzip -1 .nii.gz: read, mean over t, to Zarr and .nii.gz, on threads and
+## a 2-process cluster; ~80 GB free disk; report in benchmarks/results/scale.json
+bench-scale: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/scale.py
 
 ## fuzz: the long fuzz campaign (100,000 damaged files of every format, in worker
 ## processes under memory and time limits); report in benchmarks/results/fuzz.json
