@@ -50,7 +50,7 @@ $(CHROMIUM):
 
 ## bench: realistic >= 600 MB images, voxray vs each peer's fastest call, 5 alternating
 ## runs (median and minimum ratios, CPU, page faults, peak RSS; JSON in benchmarks/results,
-## redrawn as docs/images/bench-ratios.png);
+## redrawn as docs/bench/bench-ratios.png);
 ## then a 641 MB 4-D MGZ, a 2.15 GB dense connectome (CIFTI-2) and pictures (plot_ortho
 ## vs the nibabel walkthrough, and of a 28 GB .nii, larger than memory: ~43 GB free disk);
 ## resample, smooth, mask + clean, seed correlation vs nilearn (and on a 26 GB image)

@@ -1,6 +1,6 @@
 """Draw benchmarks/run.py's results: the ratio of each comparison (voxray / baseline).
 
-    python benchmarks/figure.py [RESULTS.json ...] [-o docs/images/bench-ratios.png]
+    python benchmarks/figure.py [RESULTS.json ...] [-o docs/bench/bench-ratios.png]
 
 With several JSON files (runs of different ``--only`` patterns), their comparisons are
 drawn together, in the order given; the default is benchmarks/results/latest.json.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_JSON = HERE / "results" / "latest.json"
-DEFAULT_PNG = HERE.parent / "docs" / "images" / "bench-ratios.png"
+DEFAULT_PNG = HERE.parent / "docs" / "bench" / "bench-ratios.png"
 
 
 def draw(results: dict, out: Path) -> Path:
