@@ -130,11 +130,14 @@ def find_block_starts(data, first_bit: int = 0) -> np.ndarray:
     dynamic-Huffman deflate block: the header's fields are in range and its
     code-length code is complete. A screen: zlib confirms the survivors.
 
+    A raw deflate stream of several blocks starts with a dynamic block at bit 0:
+
     >>> import zlib
+    >>> data = np.random.default_rng(0).integers(0, 50, 400_000).astype("<i2").tobytes()
     >>> c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    >>> raw = c.compress(bytes(range(256)) * 400) + c.flush()
-    >>> 0 in find_block_starts(raw) or 0 not in find_block_starts(raw)
-    True
+    >>> raw = c.compress(data) + c.flush()
+    >>> int(find_block_starts(raw[:4096])[0])
+    0
     """
     buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
     bits = np.unpackbits(buf, bitorder="little")
