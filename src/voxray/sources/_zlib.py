@@ -173,20 +173,12 @@ def address(buf) -> int:
 
 def crc32(buf, value: int = 0) -> int:
     """CRC-32 (gzip's) of a buffer, continuing from ``value``; releases the GIL."""
-    b = backend()
-    fn = b.fn("crc32")
     mv = memoryview(buf).cast("B")
-    addr = address(buf) if not mv.readonly else None
-    if addr is None:
+    if mv.readonly:
         import zlib
 
         return zlib.crc32(mv, value)
-    pos = 0
-    while pos < mv.nbytes:
-        n = min(mv.nbytes - pos, 1 << 30)
-        value = fn(value, addr + pos, n)
-        pos += n
-    return value & _UINT_MAX
+    return crc32_at(address(buf), mv.nbytes, value)
 
 
 def crc32_at(addr: int, n: int, value: int = 0) -> int:

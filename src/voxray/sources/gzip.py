@@ -608,9 +608,7 @@ class GzipSource(Source):
         b = self._builder
         try:
             b.pump(stop, sinks, self.index, progress)
-        except Fallback:
-            raise
-        except BaseException:
+        except BaseException:  # (a Fallback is retried by _advance, from the start)
             self._reset_pass()
             raise
         if b.eof:
